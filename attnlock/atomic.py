@@ -1,0 +1,68 @@
+"""Atomic writes: a file attnlock changes is either the old bytes or the new bytes.
+
+Every write to a file the user owns (pyproject.toml, requirements files,
+constraints) and to data/ goes through :func:`write_bytes_atomic`: the new
+content lands in a temporary file in the same directory, is flushed to disk
+and renamed over the target, keeping the target's permission bits.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from attnlock.errors import InputError
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically, preserving its mode.
+
+    Raises :class:`InputError` naming the file when it cannot be written
+    (read-only file or directory, missing directory); the original is then
+    untouched.
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    mode: int | None = None
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise InputError(f"cannot stat: {exc.strerror}", path=str(target)) from exc
+    else:
+        mode = stat.S_IMODE(st.st_mode)
+        if not os.access(target, os.W_OK):
+            raise InputError(
+                "file is read-only; nothing was written",
+                path=str(target),
+                hint=f"make it writable (chmod u+w {target}) or write elsewhere with -o",
+            )
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".attnlock-tmp", dir=directory)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write in {directory}: {exc.strerror}; nothing was written",
+            path=str(target),
+        ) from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise InputError(f"cannot write: {exc.strerror}; nothing was written", path=str(target)) from exc
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` as UTF-8 without newline translation (bytes stay as given)."""
+    write_bytes_atomic(path, text.encode("utf-8"))

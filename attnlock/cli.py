@@ -1,0 +1,120 @@
+"""Command-line interface: argument definitions and ``main(argv) -> int``.
+
+Each subcommand lives in ``attnlock.commands.<name>`` and is imported only
+after parsing, so ``attnlock --help`` and the fast paths (``detect``,
+``check``) never pay for the heavy ones.  This module is the one boundary
+where :class:`attnlock.errors.AttnlockError` becomes text and an exit code
+(``../shared/CLI.md``): 0 ok, 1 findings / no plan / failed check, 2 usage,
+3 internal error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from attnlock import __version__
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """The shared TARGET options; each defaults to what detect finds (except for check)."""
+    group = parser.add_argument_group(
+        "target", "what to plan for; each defaults to this machine (ATTNLOCK_* variables override detection)"
+    )
+    group.add_argument("--torch", metavar="VERSION", help="2.3.1, 2.3.1+cu121, '>=2.4' or latest")
+    group.add_argument("--cuda", metavar="VARIANT", help="12.1, cu121, cpu, rocm6.2 or auto")
+    group.add_argument("--python", metavar="X.Y", help="Python feature release, e.g. 3.10")
+    group.add_argument("--platform", metavar="NAME", help="linux-x86_64, linux-aarch64, windows-amd64, macos-arm64")
+    group.add_argument("--gpu", metavar="ARCH", help="sm_75, 8.0, T4, A100, H100 or none")
+    group.add_argument("--driver", metavar="VERSION", help="NVIDIA driver version, e.g. 535.104.05")
+
+
+def _args_detect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON on stdout")
+
+
+# name -> (help line, argument adder).  A command is listed here only once its
+# capability works: no placeholders.
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "detect": ("report this environment (Python, torch, driver, GPUs, kernels) without importing torch", _args_detect),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attnlock",
+        description="Lock PyTorch attention-kernel stacks to builds that work together.",
+    )
+    parser.add_argument("--version", action="version", version=f"attnlock {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_line, adder) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_line, description=help_line)
+        adder(sp)
+    return parser
+
+
+def _wants_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run attnlock with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2
+        return int(exc.code or 0)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    from attnlock.errors import AttnlockError
+
+    try:
+        module = importlib.import_module(f"attnlock.commands.{args.command.replace('-', '_')}")
+        return int(module.run(args))
+    except AttnlockError as exc:
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        if _wants_json(args):
+            print(json.dumps(exc.to_json(), indent=2))
+        print(f"attnlock {args.command}: error: {exc.render()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("attnlock: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout closed early (`attnlock generate | head`): not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # the one catch-all: an internal bug, reported as such
+        if args.verbose:
+            raise
+        print(
+            f"attnlock {args.command}: internal error: {type(exc).__name__}: {exc}\n"
+            "  hint: rerun with -v for the traceback and report it",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def use_color(stream: object = None) -> bool:
+    """Colour only on a terminal and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    s = stream if stream is not None else sys.stdout
+    isatty = getattr(s, "isatty", None)
+    return bool(isatty and isatty())

@@ -1,0 +1,1 @@
+"""Subcommands, one module each, imported by attnlock.cli after parsing."""
