@@ -43,10 +43,28 @@ def _args_detect(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
 
 
+def _args_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", metavar="DIR", help="use this data/ directory instead of the shipped one")
+    sub = p.add_subparsers(dest="db_command", metavar="ACTION")
+    v = sub.add_parser("validate", help="check schema, provenance, ordering and references of data/")
+    v.add_argument("--json", action="store_true", help="print JSON on stdout")
+    s = sub.add_parser("show", help="what the database knows about a package (or cuda, gpus, known-bad, signatures)")
+    s.add_argument("name", metavar="NAME")
+    s.add_argument("version", metavar="VERSION", nargs="?")
+    s.add_argument("--json", action="store_true", help="print JSON on stdout")
+    # refresh: added by attnlock.refresh (see _args_db_refresh below when present).
+    _args_db_refresh(sub)
+
+
+def _args_db_refresh(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`attnlock db refresh` options; the refresher itself lives in attnlock.refresh."""
+
+
 # name -> (help line, argument adder).  A command is listed here only once its
 # capability works: no placeholders.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "detect": ("report this environment (Python, torch, driver, GPUs, kernels) without importing torch", _args_detect),
+    "db": ("validate the database, show what it knows, refresh derived facts", _args_db),
 }
 
 

@@ -1,0 +1,220 @@
+"""``attnlock db``: validate the database, show what it knows, refresh the derived facts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from attnlock.errors import UsageError
+
+_PLATFORM_FAMILIES = ("linux-x86_64", "linux-aarch64", "windows-amd64", "macos-arm64")
+
+
+def run(args: argparse.Namespace) -> int:
+    action = getattr(args, "db_command", None)
+    if action == "validate":
+        return _validate(args)
+    if action == "show":
+        return _show(args)
+    if action == "refresh":
+        from attnlock.refresh import cli as refresh_cli
+
+        return int(refresh_cli.run(args))
+    raise UsageError("attnlock db needs an action", hint="attnlock db validate | show NAME [VERSION] | refresh")
+
+
+def _db(args: argparse.Namespace) -> Any:
+    from attnlock import database
+
+    return database.load(getattr(args, "data_dir", None))
+
+
+def _validate(args: argparse.Namespace) -> int:
+    db = _db(args)
+    problems = db.validate()
+    if args.json:
+        print(json.dumps({"root": str(db.root), "problems": [
+            {"file": p.file, "key": p.key, "message": p.message} for p in problems]}, indent=2))
+    else:
+        for p in problems:
+            print(str(p))
+    n_derived = len(db.packages())
+    n_curated = len(db.curated_files())
+    if problems:
+        print(f"attnlock db validate: {len(problems)} problem(s) in {db.root}", file=sys.stderr)
+        return 1
+    print(f"attnlock db validate: ok ({n_derived} derived, {n_curated} curated files in {db.root})", file=sys.stderr)
+    return 0
+
+
+# ------------------------------------------------------------------ show
+
+_TOPICS = {
+    "cuda": ("cuda", "toolkit"),
+    "gpus": ("gpus", "gpu"),
+    "gpu": ("gpus", "gpu"),
+    "known-bad": ("known_bad", "combination"),
+    "signatures": ("signatures", "signature"),
+    "kernels": ("kernels", None),
+}
+
+
+def _show(args: argparse.Namespace) -> int:
+    from attnlock.model import canonical
+
+    db = _db(args)
+    name = canonical(args.name)
+    version: Version | None = None
+    if args.version:
+        try:
+            version = Version(args.version)
+        except InvalidVersion:
+            raise UsageError(f"malformed version {args.version!r}", hint="write e.g. 2.3.1") from None
+    if name in _TOPICS and not db.releases(name):
+        stem, table = _TOPICS[name]
+        doc = db.curated_raw(stem)
+        data: Any = doc.get(table, []) if table else doc
+        if args.json:
+            print(json.dumps(data, indent=2, default=str))
+        else:
+            _print_records(data)
+        return 0
+    releases = db.releases(name)
+    extra = _curated_for(db, name, version)
+    if not releases and not extra:
+        known = ", ".join(db.packages() + sorted(_TOPICS))
+        raise UsageError(f"the database knows nothing about {args.name!r}", hint=f"known: {known}")
+    if version is not None:
+        rel = db.release(name, version)
+        if rel is None and not extra:
+            near = ", ".join(str(r.version) for r in releases[-8:])
+            raise UsageError(f"{name} {version} is not in the database", hint=f"newest known: {near}")
+        doc = _release_doc(db, rel) if rel is not None else {"package": name, "version": str(version)}
+        doc.update(extra)
+        if args.json:
+            print(json.dumps(doc, indent=2, default=str))
+        else:
+            _print_release(doc)
+        return 0
+    summary = {
+        "package": name,
+        "checked": db.checked(name),
+        "releases": [_release_line(db, r) for r in releases],
+    }
+    summary.update(extra)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    print(f"{name}: {len(releases)} releases (derived, checked {summary['checked']})")
+    for line in summary["releases"]:
+        bits = [f"{line['version']:<14}"]
+        if line.get("requires_python"):
+            bits.append(f"python {line['requires_python']}")
+        if line.get("pins"):
+            bits.append(", ".join(line["pins"]))
+        if line.get("built_for"):
+            bits.append("built for torch " + ", ".join(sorted(set(line["built_for"]))))
+        if line.get("yanked"):
+            bits.append("YANKED")
+        print("  " + "  ".join(bits))
+    for key, value in extra.items():
+        print(f"{key}: {json.dumps(value, default=str)[:400]}")
+    return 0
+
+
+_INTERESTING = ("torch", "triton", "xformers", "jaxlib", "jax", "nvidia-cudnn-cu12", "nvidia-cudnn-cu13",
+                "cuda-toolkit", "unsloth-zoo", "mslk", "pytorch-triton-rocm")
+
+
+def _release_line(db: Any, rel: Any) -> dict[str, Any]:
+    from attnlock.model import canonical
+
+    pins = []
+    for req in rel.requirements():
+        if canonical(req.name) in _INTERESTING and str(req.specifier):
+            pins.append(f"{canonical(req.name)}{req.specifier}")
+    built = [str(info.get("torch")) for info in rel.build_info.values() if isinstance(info, dict) and info.get("torch")]
+    return {
+        "version": str(rel.version),
+        "requires_python": str(rel.requires_python) if rel.requires_python else None,
+        "yanked": rel.yanked,
+        "pins": pins,
+        "built_for": built,
+    }
+
+
+def _release_doc(db: Any, rel: Any) -> dict[str, Any]:
+    wheels: dict[str, list[str]] = {}
+    from attnlock.model import Platform
+
+    for fam in _PLATFORM_FAMILIES:
+        plat = Platform.parse(fam)
+        tags = sorted({t.interpreter for f in rel.wheels() if f.runs_on(plat, None) for t in f.tags})
+        if tags:
+            wheels[fam] = tags
+    return {
+        "package": rel.package,
+        "version": str(rel.version),
+        "yanked": rel.yanked,
+        "requires_python": str(rel.requires_python) if rel.requires_python else None,
+        "files": [f.filename for f in rel.files],
+        "wheels_by_platform": wheels,
+        "metadata": [{"source": m.source, "platforms": list(m.platforms), "requires_dist": list(m.requires_dist)}
+                     for m in rel.metadata],
+        "build_info": dict(rel.build_info),
+    }
+
+
+def _curated_for(db: Any, name: str, version: Version | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if name == "torch" and version is not None:
+        tv = db.torch_variants(version)
+        if tv is not None:
+            out["variants"] = {"pypi": tv.pypi.label if tv.pypi else None,
+                               "pytorch_index": [v.label for v in tv.index], "source": tv.source}
+    if name == "xformers" and version is not None:
+        builds = db.xformers_index_builds(version)
+        if builds:
+            out["pytorch_index_builds"] = [{"torch": str(t), "variants": [v.label for v in vs], "source": s}
+                                           for t, vs, s in builds]
+    if name in ("flash-attn", "flash-attn-3", "flash-attn-4"):
+        wheels = db.flash_attn_wheels(name, version)
+        if wheels:
+            if version is None:
+                per: dict[str, int] = {}
+                for w in wheels:
+                    per[str(w.version)] = per.get(str(w.version), 0) + 1
+                out["prebuilt_wheels"] = per
+            else:
+                out["prebuilt_wheels"] = [w.url for w in wheels]
+    bad = [kb for kb in db.known_bad() if name in kb.packages
+           and (version is None or kb.packages[name].contains(version, prereleases=True))]
+    if bad:
+        out["known_bad"] = [{"id": kb.id, "packages": {k: str(v) for k, v in kb.packages.items()},
+                             "reason": kb.reason, "evidence": kb.evidence} for kb in bad]
+    return out
+
+
+def _print_records(data: Any) -> None:
+    if isinstance(data, list):
+        for rec in data:
+            head = rec.get("id") or rec.get("name") or rec.get("version") or rec.get("kernel") or ""
+            rest = {k: v for k, v in rec.items() if k not in ("source", "checked", "evidence")}
+            print(f"{head}: {json.dumps(rest, default=str)}")
+    else:
+        print(json.dumps(data, indent=2, default=str))
+
+
+def _print_release(doc: dict[str, Any]) -> None:
+    for key, value in doc.items():
+        if isinstance(value, (list, dict)):
+            print(f"{key}:")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for k, v in items:
+                print(f"  {k if isinstance(value, dict) else '-'} {json.dumps(v, default=str) if not isinstance(v, str) else v}")
+        else:
+            print(f"{key}: {value}")
