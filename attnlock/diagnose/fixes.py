@@ -1,0 +1,344 @@
+"""Fix computations: turn a matched signature's captured groups and the database into concrete pins.
+
+Each computation takes a :class:`~attnlock.diagnose.engine.Match` and returns the
+diagnoses it supports.  They ask the database only through the
+:class:`~attnlock.diagnose.port.CompatibilitySource` port and fall back to the
+signature's own cause/fix templates (``data/curated/signatures.toml``) when the
+database cannot answer, so a fix is never invented.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from attnlock.diagnose import conflicts
+from attnlock.diagnose.diagnosis import Diagnosis
+from attnlock.diagnose.engine import Match
+from attnlock.diagnose.port import CompatibilitySource, FlashAttnWheel, XformersBuild
+from attnlock.model import Target
+
+
+def _version(text: str | None) -> Version | None:
+    if not text:
+        return None
+    try:
+        return Version(text.strip())
+    except InvalidVersion:
+        return None
+
+
+def _target_torch(target: Target | None) -> Version | None:
+    """The exact torch a target names (``--torch 2.3.1+cu121``), else None."""
+    if target is None or target.torch is None:
+        return None
+    specs = list(target.torch)
+    if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
+        return _version(specs[0].version)
+    return None
+
+
+def _pip(*args: str, index: str | None = None) -> str:
+    cmd = "pip install " + " ".join(f'"{a}"' if any(c in a for c in "<>!~ ;") else a for a in args)
+    return cmd + (f" --index-url {index}" if index else "")
+
+
+# ---------------------------------------------------------------- xformers built for another torch
+
+def _pick_build(builds: list[XformersBuild], want: Version, label: str | None) -> XformersBuild | None:
+    for b in builds:
+        if b.torch == want:
+            return b
+    for b in builds:
+        if label and b.variant == label:
+            return b
+    for b in builds:
+        if not label and b.variant is None:
+            return b
+    return None
+
+
+def xformers_built_for(ctx: Match) -> list[Diagnosis]:
+    """``xFormers was built for: PyTorch A with CUDA n (you have B)`` → the xformers build for B, or torch A."""
+    g = ctx.groups
+    built, have = _version(g.get("built")), _version(g.get("have"))
+    if built is None or have is None:
+        return [ctx.diagnosis()]
+    want = _target_torch(ctx.target) or have
+    label = want.local or (ctx.target.cuda.label if ctx.target and ctx.target.cuda else None)
+    src = ctx.source
+    values: dict[str, str | None] = {"built": str(built), "have": str(have), "want": str(want)}
+    py_built, py_have = _version(g.get("py_built")), _version(g.get("py_have"))
+    extra = ""
+    if py_built and py_have and py_built.release[:2] != py_have.release[:2]:
+        extra = f" It was also built for Python {py_built.major}.{py_built.minor} (you have {py_have.major}.{py_have.minor})."
+    if built.public == want.public and built.local and built.local != want.local:
+        idx = src.index_url(built.local) if src else None
+        cause = (
+            f"xformers' extension was built for torch {built}, and torch {want} is installed: the same release, "
+            f"but the {want.local or 'default'} build instead of the {built.local} build"
+            + (" (a CPU-only torch)." if want.local == "cpu" else ".")
+            + extra
+        )
+        fix = f"install the {built.local} build of torch {built.public}" + (
+            f" from {idx}" if idx else f" from the PyTorch index for {built.local}"
+        ) + ", keeping xformers as it is"
+        cmds = [_pip("--force-reinstall", f"torch=={built}", index=idx)] if idx else []
+        return [ctx.diagnosis(cause=cause, fix=fix, commands=cmds, values=values)]
+    cause = (
+        f"xformers' C++/CUDA extension was compiled for torch {built}, but torch {have} is installed, "
+        f"so none of its CUDA operators load (memory_efficient_attention then finds no operator).{extra}"
+    )
+    fixes: list[str] = []
+    cmds: list[str] = []
+    build = _pick_build(src.xformers_builds_for_torch(want), want, label) if src else None
+    if build is not None:
+        where = f", from {build.index_url}" if build.index_url else ""
+        fixes.append(f"install xformers=={build.xformers}, the build for torch {build.torch}{where}")
+        cmds.append(_pip(f"xformers=={build.xformers}", index=build.index_url))
+    elif src is not None:
+        fixes.append(f"no xformers release in the database was built for torch {want}")
+    idx_built = src.index_url(built.local) if (src and built.local) else None
+    pin = f"torch=={built}"
+    fixes.append(f"or pin {pin}" + (f" from {idx_built}" if idx_built else "") if fixes else f"pin {pin}")
+    if idx_built or not built.local:
+        cmds.append(_pip(pin, index=idx_built))
+    if src is None:
+        return [ctx.diagnosis(cause=cause, values=values)]
+    return [ctx.diagnosis(cause=cause, fix="; ".join(fixes), commands=cmds, values=values)]
+
+
+# ---------------------------------------------------------------- xformers: no operator found
+
+_OP_HEADER = re.compile(r"^\W*`(?P<op>[^`]+)` is not supported because:\s*$")
+_INPUT_LINE = re.compile(r"^\W*(?P<key>query|key|value|attn_bias|p)\s*:\s*(?P<val>.*)$")
+_SHAPE = re.compile(r"shape=\((?P<dims>[\d, ]+)\)\s*\((?P<dtype>torch\.\w+)\)")
+
+
+def _no_operator_block(ctx: Match) -> tuple[dict[str, str], list[tuple[str, list[tuple[str, int]]]]]:
+    """The inputs and, per operator, its (reason line, line number) list after the header."""
+    lines = ctx.text[ctx.match.end():].split("\n")
+    first = ctx.line + ctx.text.count("\n", ctx.match.start(), ctx.match.end())
+    inputs: dict[str, str] = {}
+    ops: list[tuple[str, list[tuple[str, int]]]] = []
+    for offset, raw in enumerate(lines):
+        lineno = first + offset
+        if offset == 0 and not raw.strip():
+            continue
+        head = _OP_HEADER.match(raw)
+        if head:
+            ops.append((head.group("op"), []))
+            continue
+        if not ops:
+            m = _INPUT_LINE.match(raw)
+            if m:
+                inputs[m.group("key")] = m.group("val").strip()
+                continue
+            if raw.strip() == "" or offset < 2:
+                continue
+            break
+        if raw[:1] in (" ", "\t") and raw.strip():
+            ops[-1][1].append((raw.strip(), lineno))
+            continue
+        break
+    return inputs, ops
+
+
+def xformers_no_operator(ctx: Match) -> list[Diagnosis]:
+    """Tell input limits (CPU tensors, float32, head dim, bf16 before sm80) apart from a broken build."""
+    inputs, ops = _no_operator_block(ctx)
+    if not ops:
+        return [ctx.diagnosis()]
+    reasons = [s for s in ctx.signatures if s.scope == "xformers-operator-reason"]
+    values: dict[str, str | None] = {}
+    shape = _SHAPE.search(inputs.get("query", ""))
+    if shape:
+        dims = [d.strip() for d in shape.group("dims").split(",") if d.strip()]
+        values.update(query_shape=f"({', '.join(dims)})", query_dtype=shape.group("dtype"),
+                      head_dim=dims[-1] if dims else None)
+    values["operators"] = ", ".join(op for op, _ in ops)
+
+    def classify(line: str) -> tuple[str, object]:
+        for sig in reasons:
+            m = sig.pattern.search(line)
+            if m:
+                return sig.reason_class or "input", (sig, m)
+        return "unknown", None
+
+    classified = [(op, [(line, n, *classify(line)) for line, n in rs]) for op, rs in ops]
+    usable = [(op, rs) for op, rs in classified if not any(c == "build" for _, _, c, _ in rs)]
+    out: list[Diagnosis] = []
+    if not usable:
+        # Every operator is missing from the build: the inputs are not the problem.
+        for _, rs in classified:
+            for line, n, cls, hit in rs:
+                if cls == "build" and hit is not None:
+                    sig, m = hit  # type: ignore[misc]
+                    sub = Match(sig, m, line, ctx.target, ctx.source, ctx.signatures)
+                    out.append(sub.diagnosis(values={**values, **m.groupdict()}, evidence=line, line=n))
+                    return out
+        return [ctx.diagnosis(values=values)]
+    # The operator closest to working: fewest reasons against it.
+    op, rs = min(usable, key=lambda item: len(item[1]))
+    values["operator"] = op
+    unknown: list[str] = []
+    for line, n, cls, hit in rs:
+        if hit is None:
+            unknown.append(line)
+            continue
+        sig, m = hit  # type: ignore[misc]
+        sub = Match(sig, m, line, ctx.target, ctx.source, ctx.signatures)
+        out.append(sub.diagnosis(values={**values, **m.groupdict()}, evidence=line, line=n))
+    if unknown or not out:
+        out.append(ctx.diagnosis(
+            cause=f"no xformers operator accepts these inputs; the closest, {op}, rejects them because: "
+            + "; ".join(unknown or [line for line, *_ in rs]),
+            values=values,
+        ))
+    return out
+
+
+# ---------------------------------------------------------------- flash-attn: undefined symbol
+
+def _flash_attn_wheel(src: CompatibilitySource, target: Target | None, abi: bool | None) -> FlashAttnWheel | None:
+    torch = _target_torch(target)
+    if target is None or torch is None or target.python is None:
+        return None
+    minor = f"{torch.major}.{torch.minor}"
+    cuda = target.cuda.version if (target.cuda and target.cuda.is_cuda) else None
+    if cuda is None and torch.local and torch.local.startswith("cu"):
+        digits = torch.local[2:]
+        cuda = _version(f"{digits[:-1]}.{digits[-1]}")
+    py = target.python.cp_tag
+    best: FlashAttnWheel | None = None
+    for w in src.flash_attn_wheels():
+        if w.torch_minor != minor or w.python != py or (abi is not None and w.cxx11abi != abi):
+            continue
+        wc = w.cuda.removeprefix("cu")
+        if cuda is not None and not wc.startswith(str(cuda.major)):
+            continue
+        exact = cuda is not None and wc == f"{cuda.major}{cuda.minor}"
+        if best is None or exact:
+            best = w
+            if exact:
+                break
+    return best
+
+
+def flash_attn_undefined_symbol(ctx: Match) -> list[Diagnosis]:
+    """An undefined C++ symbol in flash_attn_2_cuda: torch version or C++ ABI mismatch → the exact wheel."""
+    symbol = ctx.groups.get("symbol") or ""
+    abi: bool | None = None
+    if "__cxx11" in symbol:
+        abi = False  # the extension wants the new-ABI std::string that this torch lacks
+        kind = "C++ ABI: flash-attn was built with the C++11 ABI (cxx11abiTRUE), this torch without it"
+    elif re.search(r"(?<![A-Za-z0-9_])(?:Ss|St12basic_string)", symbol.removeprefix("_Z")):
+        abi = True
+        kind = "C++ ABI: flash-attn was built without the C++11 ABI (cxx11abiFALSE), this torch with it"
+    else:
+        kind = "torch version: flash-attn was compiled against a different torch release than the one installed"
+    wheel = _flash_attn_wheel(ctx.source, ctx.target, abi) if ctx.source else None
+    values = {"mismatch": kind}
+    if wheel is None:
+        return [ctx.diagnosis(values=values)]
+    fix = (
+        f"install the flash-attn {wheel.version} wheel for torch {wheel.torch_minor}, CUDA {wheel.cuda}, "
+        f"cxx11abi{'TRUE' if wheel.cxx11abi else 'FALSE'}, {wheel.python}: {wheel.url}"
+    )
+    return [ctx.diagnosis(fix=fix, commands=[f"pip install --no-deps --force-reinstall {wheel.url}"], values=values)]
+
+
+# ---------------------------------------------------------------- pip / uv conflicts
+
+def _compatible_releases(src: CompatibilitySource, package: str, dep: str, wanted: SpecifierSet) -> list[Version]:
+    """Releases of ``package`` whose requirement on ``dep`` admits something in ``wanted``, newest first."""
+    exact = [s for s in wanted if s.operator in ("==", "===") and "*" not in s.version]
+    pinned = _version(exact[0].version) if len(exact) == 1 else None
+    if package == "xformers" and dep == "torch" and pinned is not None:
+        builds = src.xformers_builds_for_torch(pinned)
+        if builds:
+            seen: list[Version] = []
+            for b in builds:
+                if b.xformers not in seen:
+                    seen.append(b.xformers)
+            return seen
+    out: list[Version] = []
+    for rel in reversed(src.releases(package)):
+        reqs = src.requirements(package, rel)
+        if reqs is None:
+            continue
+        on_dep = [r for r in reqs if conflicts._name(r.name) == dep and (r.marker is None or "extra" not in str(r.marker))]
+        if not on_dep:
+            continue
+        if pinned is not None:
+            if all(r.specifier.contains(pinned, prereleases=True) for r in on_dep):
+                out.append(rel)
+        elif all(str(r.specifier) == str(wanted) or not str(r.specifier) for r in on_dep):
+            out.append(rel)
+    return out
+
+
+def _conflict_diagnoses(ctx: Match, conflict: conflicts.Conflict, tool: str) -> list[Diagnosis]:
+    src = ctx.source
+    requested = {r.name: r for r in conflict.requested}
+    out: list[Diagnosis] = []
+    for dep in conflict.dependencies:
+        want_name = conflicts._name(dep.requirement.name)
+        user = requested.get(want_name)
+        if user is None:
+            continue
+        pkg_req = requested.get(dep.package)
+        who = f"{dep.package} {dep.version}" if dep.version else (
+            f"{dep.package}{dep.specifier}" if dep.specifier else f"every {dep.package}")
+        cause = (f"{who} requires {dep.requirement.name}{dep.requirement.specifier}, but "
+                 f"{want_name}{user.specifier} was requested" + (" (as a constraint)" if user.constraint else ""))
+        fixes: list[str] = []
+        cmds: list[str] = []
+        if src is not None:
+            rels = _compatible_releases(src, dep.package, want_name, user.specifier)
+            if pkg_req is not None and str(pkg_req.specifier):
+                rels_ok = [r for r in rels if pkg_req.specifier.contains(r, prereleases=True)]
+                rels = rels_ok or rels
+            if rels:
+                choice = rels[0]
+                fixes.append(f"keep {want_name}{user.specifier} and pin {dep.package}=={choice}, "
+                             f"the newest release that accepts it")
+                cmds.append(_pip(f"{want_name}{user.specifier}", f"{dep.package}=={choice}"))
+            else:
+                fixes.append(f"no {dep.package} release in the database accepts {want_name}{user.specifier}")
+        dep_spec = dep.requirement.specifier
+        alt = f"pin {want_name}{dep_spec}" + (f" to keep {dep.package}=={dep.version}" if dep.version else "")
+        fixes.append(("or " + alt) if fixes else alt)
+        if str(dep_spec):
+            cmds.append(_pip(f"{want_name}{dep_spec}", *( [f"{dep.package}=={dep.version}"] if dep.version else [])))
+        values = {"package": dep.package, "dependency": want_name}
+        out.append(ctx.diagnosis(cause=cause + ".", fix="; ".join(fixes) if src is not None else None,
+                                 commands=cmds, values=values,
+                                 packages=[dep.package, want_name]))
+    return out or [ctx.diagnosis()]
+
+
+def pip_conflict(ctx: Match) -> list[Diagnosis]:
+    """pip ``ResolutionImpossible``: the pins involved and the pins that resolve them."""
+    block = ctx.text[ctx.match.end():]
+    return _conflict_diagnoses(ctx, conflicts.parse_pip(block), "pip")
+
+
+def uv_conflict(ctx: Match) -> list[Diagnosis]:
+    """uv ``No solution found``: the pins involved and the pins that resolve them."""
+    rest = ctx.text[ctx.match.end():]
+    # The explanation ends at the first blank line or uv's ``hint:`` paragraph.
+    end = re.search(r"\n\s*\n|\n\s*hint:", rest)
+    return _conflict_diagnoses(ctx, conflicts.parse_uv(rest[: end.start()] if end else rest), "uv")
+
+
+COMPUTATIONS: dict[str, Callable[[Match], list[Diagnosis]]] = {
+    "xformers-built-for": xformers_built_for,
+    "xformers-no-operator": xformers_no_operator,
+    "flash-attn-undefined-symbol": flash_attn_undefined_symbol,
+    "pip-conflict": pip_conflict,
+    "uv-conflict": uv_conflict,
+}

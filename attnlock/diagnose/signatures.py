@@ -1,0 +1,154 @@
+"""Error signatures: load ``data/curated/signatures.toml`` into compiled, validated records.
+
+A signature is data: a Python regular expression (compiled with ``re.MULTILINE``),
+the cause and fix as text templates over the pattern's named groups, the packages
+involved, the URLs that document it, and a verbatim ``example`` the pattern must
+match.  An optional ``compute`` names the fix computation of
+:mod:`attnlock.diagnose.fixes` that turns the captured groups and the database
+into concrete pins; an optional ``scope`` restricts a signature to a block found
+by another one (``xformers-operator-reason``: one reason line under an operator of
+xformers' "No operator found" message), where ``class`` says whether the reason
+is an ``input`` limit, a ``hardware`` limit or a broken ``build``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from attnlock.errors import DataError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+SCOPES = ("", "xformers-operator-reason")
+REASON_CLASSES = ("input", "hardware", "build")
+_REQUIRED = ("id", "pattern", "cause", "fix", "packages", "evidence", "example", "source", "checked")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One known error text, its cause and its fix."""
+
+    id: str
+    pattern: re.Pattern[str]
+    cause: str
+    fix: str
+    packages: tuple[str, ...]
+    evidence: str
+    example: str
+    source: tuple[str, ...]
+    checked: str
+    commands: tuple[str, ...] = ()
+    compute: str | None = None
+    scope: str = ""
+    reason_class: str | None = None
+    superseded_by: tuple[str, ...] = ()
+
+
+def default_path() -> Path:
+    """``signatures.toml`` of the shipped database (repository ``data/`` or the wheel's copy)."""
+    try:
+        from attnlock.database import data_dir
+    except ImportError:
+        here = Path(__file__).resolve().parent.parent
+        for candidate in (here / "data", here.parent / "data"):
+            if (candidate / "curated").is_dir():
+                return candidate / "curated" / "signatures.toml"
+        return here.parent / "data" / "curated" / "signatures.toml"
+    return Path(data_dir()) / "curated" / "signatures.toml"
+
+
+def _strs(value: object, *, path: str, key: str, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise DataError(f"{where}: {key} must be a string or a list of strings", path=path)
+
+
+def parse_signatures(text: str, *, path: str = "signatures.toml") -> list[Signature]:
+    """Parse and validate the TOML text of a signatures file (order is kept: it is priority)."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(f"malformed TOML: {exc}", path=path) from None
+    records = doc.get("signature")
+    if not isinstance(records, list):
+        raise DataError("no [[signature]] records", path=path, hint="see data/SCHEMA.md")
+    out: list[Signature] = []
+    seen: set[str] = set()
+    for i, rec in enumerate(records):
+        where = f"signature #{i + 1}" + (f" ({rec.get('id')})" if isinstance(rec, dict) and "id" in rec else "")
+        if not isinstance(rec, dict):
+            raise DataError(f"{where}: not a table", path=path)
+        missing = [k for k in _REQUIRED if k not in rec]
+        if missing:
+            raise DataError(f"{where}: missing {', '.join(missing)}", path=path, hint="see data/SCHEMA.md")
+        for key in ("id", "pattern", "cause", "fix", "evidence", "example"):
+            if not isinstance(rec[key], str) or not rec[key]:
+                raise DataError(f"{where}: {key} must be a non-empty string", path=path)
+        sid = rec["id"]
+        if sid in seen:
+            raise DataError(f"{where}: duplicate id", path=path)
+        seen.add(sid)
+        try:
+            pattern = re.compile(rec["pattern"], re.MULTILINE)
+        except re.error as exc:
+            raise DataError(f"{where}: pattern does not compile: {exc}", path=path) from None
+        if not pattern.search(rec["example"]):
+            raise DataError(f"{where}: pattern does not match its example", path=path)
+        checked = rec["checked"]
+        checked_text = checked.isoformat() if hasattr(checked, "isoformat") else str(checked)
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", checked_text):
+            raise DataError(f"{where}: checked must be an ISO date", path=path)
+        scope = rec.get("scope", "")
+        if scope not in SCOPES:
+            raise DataError(f"{where}: unknown scope {scope!r}", path=path)
+        reason_class = rec.get("class")
+        if scope == "xformers-operator-reason" and reason_class not in REASON_CLASSES:
+            raise DataError(f"{where}: class must be one of {', '.join(REASON_CLASSES)}", path=path)
+        compute = rec.get("compute")
+        if compute is not None and not isinstance(compute, str):
+            raise DataError(f"{where}: compute must be a string", path=path)
+        source = _strs(rec["source"], path=path, key="source", where=where)
+        if not all(s.startswith("https://") for s in source):
+            raise DataError(f"{where}: source must be https URLs", path=path)
+        out.append(
+            Signature(
+                id=sid,
+                pattern=pattern,
+                cause=rec["cause"],
+                fix=rec["fix"],
+                packages=_strs(rec["packages"], path=path, key="packages", where=where),
+                evidence=rec["evidence"],
+                example=rec["example"],
+                source=source,
+                checked=checked_text,
+                commands=_strs(rec.get("commands", []), path=path, key="commands", where=where),
+                compute=compute,
+                scope=scope,
+                reason_class=reason_class,
+                superseded_by=_strs(rec.get("superseded_by", []), path=path, key="superseded_by", where=where),
+            )
+        )
+    known = {s.id for s in out}
+    for s in out:
+        for other in s.superseded_by:
+            if other not in known:
+                raise DataError(f"signature {s.id}: superseded_by names unknown id {other!r}", path=path)
+    return out
+
+
+def load_signatures(path: Path | None = None) -> list[Signature]:
+    """Read and validate the signatures file (default: the shipped one)."""
+    p = path or default_path()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"cannot read signatures: {exc.strerror}", path=str(p)) from None
+    return parse_signatures(text, path=str(p))
