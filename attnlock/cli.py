@@ -60,11 +60,18 @@ def _args_db_refresh(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     """`attnlock db refresh` options; the refresher itself lives in attnlock.refresh."""
 
 
+def _args_diagnose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", nargs="?", default="-", help="the error log; - (default) reads stdin")
+    add_target_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON on stdout")
+
+
 # name -> (help line, argument adder).  A command is listed here only once its
 # capability works: no placeholders.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "detect": ("report this environment (Python, torch, driver, GPUs, kernels) without importing torch", _args_detect),
     "db": ("validate the database, show what it knows, refresh derived facts", _args_db),
+    "diagnose": ("name the cause of an error log and the fix", _args_diagnose),
 }
 
 
