@@ -42,8 +42,9 @@ def validate(db: Database) -> list[Problem]:
         return [Problem(str(root), "-", "data directory not found")]
     toolkits: set[str] = set()
     curated: dict[str, dict[str, Any]] = {}
+    rels: dict[str, str] = {}
     for path in sorted((root / "curated").glob("*.toml")):
-        rel = _rel(path, root)
+        rel = rels[path.stem] = _rel(path, root)
         try:
             with open(path, "rb") as fh:
                 curated[path.stem] = tomllib.load(fh)
@@ -52,17 +53,15 @@ def validate(db: Database) -> list[Problem]:
     for rec in _records(curated.get("cuda", {}), "toolkit"):
         toolkits.add(str(rec.get("version")))
     for stem, doc in curated.items():
-        problems.extend(_check_curated(f"curated/{stem}.toml", stem, doc, toolkits))
+        problems.extend(_check_curated(rels[stem], stem, doc, toolkits))
     for path in sorted((root / "derived").glob("*.json")):
         problems.extend(_check_derived(path, _rel(path, root)))
     return problems
 
 
 def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root.parent))
-    except ValueError:
-        return str(path)
+    # Named as from the repository root ("data/curated/cuda.toml") whatever the folder is called.
+    return "data/" + path.relative_to(root).as_posix()
 
 
 def _records(doc: Mapping[str, Any], table: str) -> list[dict[str, Any]]:
