@@ -1,0 +1,136 @@
+"""The Python interpreter and the platform it runs on: version, implementation, platform name, libc, wheel tags.
+
+Facts of the running interpreter, unless ``ATTNLOCK_PYTHON`` / ``ATTNLOCK_PLATFORM``
+describe another machine (then the wheel tags, which only the real interpreter
+can compute, are reported unknown).  glibc and musl versions come from
+``packaging``'s own detection (``_manylinux`` / ``_musllinux``, the code pip uses).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from attnlock.detect.report import LibcFacts, PythonFacts, Unknown
+from attnlock.errors import UsageError
+
+_MACHINES = {
+    ("linux", "x86_64"): "linux-x86_64",
+    ("linux", "amd64"): "linux-x86_64",
+    ("linux", "aarch64"): "linux-aarch64",
+    ("linux", "arm64"): "linux-aarch64",
+    ("win32", "amd64"): "windows-amd64",
+    ("win32", "x86_64"): "windows-amd64",
+    ("darwin", "arm64"): "macos-arm64",
+    ("darwin", "x86_64"): "macos-x86_64",
+}
+
+
+def platform_name(sys_platform: str, machine: str) -> str | None:
+    """attnlock's platform name (``linux-x86_64`` …) for ``sys.platform`` and the machine; None if unsupported."""
+    os_key = "linux" if sys_platform.startswith("linux") else sys_platform
+    return _MACHINES.get((os_key, machine.lower()))
+
+
+def os_of(platform: str | None) -> str:
+    """``linux``, ``windows`` or ``macos`` from a platform name (``linux`` when unknown)."""
+    return (platform or "linux").split("-", 1)[0]
+
+
+@dataclass
+class InterpreterFacts:
+    python: PythonFacts
+    platform: str | None
+    platform_source: str
+    libc: LibcFacts
+    tags: tuple[str, ...] | None
+    tags_source: str
+    unknown: list[Unknown] = field(default_factory=list)
+
+
+def _version_string() -> str:
+    v = sys.version_info
+    text = f"{v.major}.{v.minor}.{v.micro}"
+    if v.releaselevel != "final":
+        text += {"alpha": "a", "beta": "b", "candidate": "rc"}.get(v.releaselevel, v.releaselevel) + str(v.serial)
+    return text
+
+
+def _machine() -> str:
+    import platform
+
+    return platform.machine()
+
+
+def _libc(sys_platform: str) -> tuple[LibcFacts, Unknown | None]:
+    if not sys_platform.startswith("linux"):
+        return LibcFacts(None, None, f"not applicable on {sys_platform}"), None
+    try:
+        from packaging import _manylinux
+
+        glibc = _manylinux._get_glibc_version()
+    except (ImportError, AttributeError, OSError, ValueError) as exc:
+        glibc = (-1, -1)
+        why = f"packaging._manylinux: {exc}"
+    else:
+        why = "not glibc"
+    if glibc[0] >= 0:
+        return LibcFacts("glibc", f"{glibc[0]}.{glibc[1]}", "packaging._manylinux (os.confstr CS_GNU_LIBC_VERSION)"), None
+    try:
+        from packaging import _musllinux
+
+        musl = _musllinux._get_musl_version(sys.executable)
+    except (ImportError, AttributeError, OSError, ValueError) as exc:
+        musl = None
+        why += f"; packaging._musllinux: {exc}"
+    if musl is not None:
+        return LibcFacts("musl", f"{musl.major}.{musl.minor}", f"packaging._musllinux ({sys.executable})"), None
+    return LibcFacts(None, None, "unknown"), Unknown("libc", f"{why}; no musl loader found either")
+
+
+def probe_interpreter(environ: Mapping[str, str], *, sys_platform: str | None = None,
+                      machine: str | None = None, compute_tags: bool = True) -> InterpreterFacts:
+    """This interpreter's facts, with ``ATTNLOCK_PYTHON`` / ``ATTNLOCK_PLATFORM`` overrides applied."""
+    from attnlock.model import Platform, PythonVersion
+
+    unknown: list[Unknown] = []
+    sys_platform = sys_platform or sys.platform
+    overridden = False
+
+    python = PythonFacts(_version_string(), sys.implementation.name, "sys.version_info")
+    raw = environ.get("ATTNLOCK_PYTHON")
+    if raw:
+        try:
+            python = PythonFacts(str(PythonVersion.parse(raw)), "cpython", "env:ATTNLOCK_PYTHON")
+            overridden = True
+        except UsageError as exc:
+            unknown.append(Unknown("ATTNLOCK_PYTHON", f"ignored: {exc.message}"))
+
+    name = platform_name(sys_platform, machine if machine is not None else _machine())
+    platform_source = "sys.platform + platform.machine()"
+    if name is None:
+        unknown.append(Unknown("platform", f"{sys_platform}/{machine or _machine()} is not a platform attnlock plans for"))
+    raw = environ.get("ATTNLOCK_PLATFORM")
+    if raw:
+        try:
+            name, platform_source = str(Platform.parse(raw)), "env:ATTNLOCK_PLATFORM"
+            overridden = True
+        except UsageError as exc:
+            unknown.append(Unknown("ATTNLOCK_PLATFORM", f"ignored: {exc.message}"))
+
+    libc, problem = _libc(sys_platform)
+    if problem:
+        unknown.append(problem)
+    if overridden:
+        libc = LibcFacts(None, None, "not detected: ATTNLOCK_PYTHON/ATTNLOCK_PLATFORM describe another machine")
+
+    tags: tuple[str, ...] | None = None
+    tags_source = "packaging.tags.sys_tags()"
+    if overridden:
+        tags_source = "not computed: ATTNLOCK_PYTHON/ATTNLOCK_PLATFORM describe another machine"
+    elif compute_tags:
+        from packaging.tags import sys_tags
+
+        tags = tuple(str(t) for t in sys_tags())
+    return InterpreterFacts(python, name, platform_source, libc, tags, tags_source, unknown)

@@ -1,0 +1,164 @@
+"""What detection found: one frozen record per fact group, each fact with its source or the reason it is unknown.
+
+``Environment.to_json()`` is the ``detect --json`` shape of ``shared/CLI.md``
+(plus ``source``/``unknown`` fields); ``attnlock.commands.detect`` renders the
+same record as text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: How many wheel tags ``detect --json`` lists unless asked for all of them.
+TAGS_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A fact that could not be established, and why (shown to the user verbatim)."""
+
+    fact: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"fact": self.fact, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class PythonFacts:
+    version: str | None
+    implementation: str | None
+    source: str
+
+
+@dataclass(frozen=True)
+class LibcFacts:
+    name: str | None  # "glibc", "musl", or None (Windows, macOS, unknown)
+    version: str | None
+    source: str
+
+
+@dataclass(frozen=True)
+class TorchFacts:
+    """torch as its files describe it (``torch/version.py`` read as text, dist metadata)."""
+
+    version: str | None  # __version__ with local label, e.g. 2.13.0+cpu
+    dist_version: str | None  # the distribution's metadata version (PyPI builds: no label)
+    cuda: str | None
+    hip: str | None
+    rocm: str | None
+    xpu: str | None
+    git_version: str | None
+    debug: bool | None
+    cxx11abi: bool | None
+    cxx11abi_source: str | None
+    location: str | None
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "dist_version": self.dist_version,
+            "cuda": self.cuda,
+            "hip": self.hip,
+            "rocm": self.rocm,
+            "xpu": self.xpu,
+            "git_version": self.git_version,
+            "debug": self.debug,
+            "cxx11abi": self.cxx11abi,
+            "cxx11abi_source": self.cxx11abi_source,
+            "location": self.location,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class DriverFacts:
+    version: str | None
+    cuda_max: str | None
+    source: str
+    cuda_max_source: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "cuda_max": self.cuda_max, "source": self.source,
+                "cuda_max_source": self.cuda_max_source}
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    index: int
+    name: str | None
+    compute_capability: str | None  # "9.0"
+    memory_mib: int | None
+    pci_bus_id: str | None
+    source: str
+    compute_capability_source: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "compute_capability": self.compute_capability,
+            "memory_mib": self.memory_mib,
+            "pci_bus_id": self.pci_bus_id,
+            "source": self.source,
+            "compute_capability_source": self.compute_capability_source,
+        }
+
+
+@dataclass(frozen=True)
+class PackageFacts:
+    name: str  # canonical
+    version: str | None
+    location: str | None
+    source: str
+    built_for: dict[str, str | None] | None = None  # xformers: torch, cuda, python of its extension
+    built_for_source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"version": self.version, "location": self.location, "source": self.source}
+        if self.built_for is not None or self.built_for_source is not None:
+            body["built_for"] = self.built_for
+            body["built_for_source"] = self.built_for_source
+        return body
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Everything ``attnlock detect`` reports about one machine and interpreter."""
+
+    python: PythonFacts
+    platform: str | None
+    platform_source: str
+    libc: LibcFacts
+    tags: tuple[str, ...] | None
+    tags_source: str
+    torch: TorchFacts | None
+    driver: DriverFacts | None
+    gpus: tuple[GpuFacts, ...]
+    gpus_source: str
+    packages: dict[str, PackageFacts]
+    unknown: tuple[Unknown, ...] = field(default=())
+
+    def to_json(self, *, all_tags: bool = False) -> dict[str, Any]:
+        """The ``detect --json`` document (``shared/CLI.md``)."""
+        tags: dict[str, Any] | None = None
+        if self.tags is not None:
+            shown = self.tags if all_tags else self.tags[:TAGS_SHOWN]
+            tags = {"count": len(self.tags), "first" if not all_tags else "all": list(shown),
+                    "source": self.tags_source}
+        return {
+            "python": {"version": self.python.version, "implementation": self.python.implementation,
+                       "source": self.python.source},
+            "platform": self.platform,
+            "platform_source": self.platform_source,
+            "libc": {"name": self.libc.name, "version": self.libc.version, "source": self.libc.source},
+            "tags": tags,
+            "torch": self.torch.to_json() if self.torch else None,
+            "driver": self.driver.to_json() if self.driver else None,
+            "gpus": [g.to_json() for g in self.gpus],
+            "gpus_source": self.gpus_source,
+            "packages": {name: p.to_json() for name, p in sorted(self.packages.items())},
+            "unknown": [u.to_json() for u in self.unknown],
+        }
