@@ -41,6 +41,7 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
 
 def _args_detect(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
+    p.add_argument("--all-tags", action="store_true", help="list every supported wheel tag, not the first 10")
 
 
 def _args_db(p: argparse.ArgumentParser) -> None:
