@@ -1,0 +1,145 @@
+"""Checking files: read each one, group what one installer run sees, run the rules, deduplicate.
+
+:func:`check_paths` is the library entry point behind ``attnlock check``: it
+never raises for bad input (every problem is a finding naming file and line)
+and needs no network.  The database is passed in (a port), so tests and the
+command choose which one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from attnlock.check import rules
+from attnlock.check.context import InstallSet, environments
+from attnlock.check.document import Document
+from attnlock.check.findings import Finding
+from attnlock.check.requirements import RequirementsReader
+from attnlock.check.tomlfiles import read_pylock, read_pyproject, read_uv_lock
+from attnlock.model import PythonVersion, Target
+
+if TYPE_CHECKING:
+    from attnlock.database import Database
+
+#: File names ``attnlock check`` picks up in a directory (and the pre-commit ``files`` pattern).
+DEFAULT_PATTERNS = ("requirements*.txt", "constraints*.txt", "*.in", "pyproject.toml", "uv.lock", "pylock.toml",
+                    "pylock.*.toml")
+
+_PY_MARKER = re.compile(r"python_(?:full_)?version\s*(?:==|<=|>=|<|>|~=|!=)\s*[\"'](\d+)\.(\d+)")
+
+
+@dataclass
+class Report:
+    """What a check run found: findings (sorted, deduplicated) and the files read."""
+
+    findings: list[Finding] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "warning")
+
+
+def default_paths(directory: str = ".") -> list[str]:
+    """The requirement-like files directly in ``directory``, sorted."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        if any(fnmatch.fnmatch(name, p) for p in DEFAULT_PATTERNS) and os.path.isfile(os.path.join(directory, name)):
+            out.append(os.path.join(directory, name) if directory != "." else name)
+    return out
+
+
+def file_kind(path: str) -> str:
+    """Which reader handles ``path``: pyproject, uv.lock, pylock or requirements."""
+    base = os.path.basename(path).lower()
+    if base == "pyproject.toml":
+        return "pyproject"
+    if base == "uv.lock":
+        return "uv.lock"
+    if base == "pylock.toml" or (base.startswith("pylock.") and base.endswith(".toml")):
+        return "pylock"
+    return "requirements"
+
+
+def _sets_for(docs: list[Document]) -> list[InstallSet]:
+    top = docs[0]
+    entries = [e for d in docs for e in d.entries]
+    indexes = [i for d in docs for i in d.indexes]
+    if top.kind != "pyproject":
+        return [InstallSet(top.path, top.kind, entries, indexes, top.requires_python)]
+    base = [e for e in entries if not e.group]
+    groups = sorted({e.group for e in entries if e.group})
+    out = [InstallSet(top.path, top.kind, base, indexes, top.requires_python)]
+    for g in groups:
+        out.append(InstallSet(f"{top.path} {g}", top.kind, base + [e for e in entries if e.group == g], indexes,
+                              top.requires_python))
+    return out
+
+
+def _marker_pythons(entries: Iterable[object]) -> set[PythonVersion]:
+    found = set()
+    for e in entries:
+        req = getattr(e, "requirement", None)
+        if req is not None and req.marker is not None:
+            for m in _PY_MARKER.finditer(str(req.marker)):
+                found.add(PythonVersion(int(m.group(1)), int(m.group(2))))
+    return found
+
+
+def read(paths: Sequence[str]) -> list[list[Document]]:
+    """Read every path: per top-level file, its document followed by those it includes."""
+    reader = RequirementsReader()
+    out = []
+    for path in paths:
+        kind = file_kind(path)
+        if kind == "pyproject":
+            out.append([read_pyproject(path)])
+        elif kind == "uv.lock":
+            out.append([read_uv_lock(path)])
+        elif kind == "pylock":
+            out.append([read_pylock(path)])
+        else:
+            out.append(reader.read(path))
+    return out
+
+
+def check_paths(paths: Sequence[str], target: Target | None = None, db: Database | None = None) -> Report:
+    """Check ``paths`` against ``target`` (fields left None range over everything the database allows)."""
+    target = target or Target()
+    report = Report()
+    seen: set[tuple[str, str, int, int, str]] = set()
+
+    def add(finding: Finding) -> None:
+        key = (finding.code, finding.path, finding.line, finding.column, finding.message)
+        if key not in seen:
+            seen.add(key)
+            report.findings.append(finding)
+
+    for docs in read(paths):
+        report.files.append(docs[0].path)
+        report.documents.extend(docs)
+        for d in docs:
+            for f in d.findings:
+                add(f)
+        if docs[0].source is None:
+            continue
+        for iset in _sets_for(docs):
+            iset.envs = environments(target, iset.requires_python, db, _marker_pythons(iset.entries))
+            for f in rules.run(iset, target, db):
+                add(f)
+    report.findings.sort(key=Finding.sort_key)
+    return report

@@ -1,0 +1,114 @@
+"""An install set and the environments it is judged in: what the rules look at.
+
+An :class:`InstallSet` is what one installer run would see: a requirements
+file with everything it includes, a pyproject's base dependencies (alone and
+with each extra or dependency group), or a lock file.  :func:`environments`
+lists the (platform, Python) pairs the set must work for: the target options
+fix them, else the file's markers and ``requires-python`` narrow the whole
+supported range (every CPython a torch wheel in the database names).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+
+from attnlock.check.document import Entry, IndexDecl
+from attnlock.model import Platform, PythonVersion, Target
+
+if TYPE_CHECKING:
+    from attnlock.database import Database
+
+#: The platforms attnlock plans for (the spellings of ``--platform``).
+PLATFORMS: tuple[Platform, ...] = (
+    Platform("linux", "x86_64"),
+    Platform("linux", "aarch64"),
+    Platform("windows", "amd64"),
+    Platform("macos", "arm64"),
+)
+
+
+@dataclass(frozen=True)
+class Env:
+    """One (platform, Python) pair a set of pins is judged in."""
+
+    platform: Platform
+    python: PythonVersion
+
+    def __str__(self) -> str:
+        return f"CPython {self.python} on {self.platform}"
+
+
+@dataclass
+class InstallSet:
+    """Entries and indexes one installer run sees, with the file kinds they came from."""
+
+    name: str  # the top-level file, plus ``[extra]`` / ``(group)`` for pyproject parts
+    kind: str  # requirements | constraints | pyproject | uv.lock | pylock
+    entries: list[Entry]
+    indexes: list[IndexDecl]
+    requires_python: str | None = None
+    envs: tuple[Env, ...] = field(default_factory=tuple)
+
+    def active(self, env: Env) -> list[Entry]:
+        """The entries whose markers hold in ``env``."""
+        from attnlock.database.store import marker_holds, target_environment
+
+        environment = target_environment(env.platform, env.python)
+        out = []
+        for e in self.entries:
+            if e.requirement is None:
+                continue
+            extras = [e.group[6:]] if e.group.startswith("extra:") else []
+            if not marker_holds(e.requirement.marker, environment, extras):
+                continue
+            if e.extra_marker is not None and not marker_holds(e.extra_marker, environment):
+                continue
+            out.append(e)
+        return out
+
+
+def _db_pythons(db: Database | None) -> set[PythonVersion]:
+    found: set[PythonVersion] = set()
+    if db is None:
+        return found
+    cached = getattr(db, "_attnlock_check_pythons", None)
+    if cached is not None:
+        return set(cached)
+    import re
+
+    for rel in db.releases("torch"):
+        for f in rel.wheels():
+            for tag in f.tags:
+                m = re.fullmatch(r"cp(\d)(\d+)", tag.interpreter)
+                if m:
+                    found.add(PythonVersion(int(m.group(1)), int(m.group(2))))
+    try:
+        db._attnlock_check_pythons = frozenset(found)  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+    return found
+
+
+def environments(target: Target, requires_python: str | None, db: Database | None,
+                 marker_pythons: Iterable[PythonVersion] = ()) -> tuple[Env, ...]:
+    """The environments to judge in: the target's, else the supported range narrowed by requires-python."""
+    platforms = (target.platform,) if target.platform is not None else PLATFORMS
+    if target.python is not None:
+        pythons: set[PythonVersion] = {target.python}
+    else:
+        pythons = _db_pythons(db) | set(marker_pythons)
+        pythons.add(PythonVersion(sys.version_info.major, sys.version_info.minor))
+        if requires_python:
+            try:
+                spec = SpecifierSet(requires_python)
+            except InvalidSpecifier:
+                spec = SpecifierSet()
+            narrowed = {p for p in pythons if spec.contains(Version(f"{p}.0"), prereleases=True)}
+            pythons = narrowed or pythons
+    return tuple(Env(p, py) for p in platforms for py in sorted(pythons))

@@ -1,0 +1,663 @@
+"""The rules of ``attnlock check``: findings about an install set, judged against the database.
+
+Every compatibility fact comes from :mod:`attnlock.database` (derived
+Requires-Dist, wheel files and xformers build info; curated torch variants,
+flash-attn wheels and known-bad combinations): no rule keeps a table.  The
+rules that need no database look only at the file itself (constraints-file
+hazards, unscoped indexes, local-version labels such as ``+cu121`` or
+flash-attn's ``torch2.4cxx11abiFALSE``).  A rule that depends on the
+environment runs once per :class:`~attnlock.check.context.Env`; findings are
+deduplicated by the caller.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from attnlock.check.context import Env, InstallSet
+from attnlock.check.document import Entry, IndexDecl
+from attnlock.check.findings import Edit, Finding
+from attnlock.model import CudaVariant, Target, canonical
+
+if TYPE_CHECKING:
+    from attnlock.database import Database, Release
+
+_VARIANT_LABEL = re.compile(r"^(cu\d{2,3}|cpu|rocm\d+(?:\.\d+){0,2}|xpu)$")
+_FA_LABEL = re.compile(r"torch(\d+)\.(\d+)")
+_FA_ABI = re.compile(r"cxx11abi(true|false)")
+_FA_CUDA = re.compile(r"^(cu\d+)")
+_TORCH = "torch"
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def render(req: Requirement, *, specifier: str | None = None, extras: Iterable[str] | None = None,
+           url: str | None = None, keep_url: bool = True) -> str:
+    """Requirement text with some parts replaced; the marker is kept."""
+    name = req.name
+    ex = sorted(req.extras) if extras is None else sorted(extras)
+    text = name + (f"[{','.join(ex)}]" if ex else "")
+    the_url = url if url is not None else (req.url if keep_url else None)
+    if the_url:
+        text += f" @ {the_url}"
+        if req.marker is not None:
+            text += f" ; {req.marker}"
+        return text
+    text += specifier if specifier is not None else str(req.specifier)
+    if req.marker is not None:
+        text += f"; {req.marker}"
+    return text
+
+
+def edit_for(entry: Entry, new_text: str) -> Edit | None:
+    """The in-place edit replacing ``entry``'s requirement with ``new_text`` (None when not safe)."""
+    if entry.span is None or "\n" in new_text or "\r" in new_text:
+        return None
+    if not entry.quote:
+        return Edit(entry.path, entry.span.start, entry.span.end, new_text)
+    if entry.quote == "'" and "'" not in new_text:
+        return Edit(entry.path, entry.span.start, entry.span.end, f"'{new_text}'")
+    escaped = new_text.replace("\\", "\\\\").replace('"', '\\"')
+    return Edit(entry.path, entry.span.start, entry.span.end, f'"{escaped}"')
+
+
+def _finding(code: str, entry: Entry, message: str, packages: Iterable[str], fix: str | None,
+             new_text: str | None = None) -> Finding:
+    edit = edit_for(entry, new_text) if new_text is not None else None
+    return Finding(code, entry.path, entry.line, entry.column, message, tuple(dict.fromkeys(packages)),
+                   fix=fix, edit=edit)
+
+
+def _label(version: Version | None) -> str | None:
+    return version.local if version is not None else None
+
+
+def _variant_of_label(label: str | None) -> CudaVariant | None:
+    if not label or not _VARIANT_LABEL.match(label):
+        return None
+    try:
+        return CudaVariant.parse(label)
+    except ValueError:
+        return None
+    except Exception:  # UsageError from a label that looks like one but is not
+        return None
+
+
+def _index_variant(decl: IndexDecl) -> CudaVariant | None:
+    tail = decl.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1].lower()
+    return _variant_of_label(tail)
+
+
+def _spec_text(spec: SpecifierSet) -> str:
+    return str(spec) or "(any version)"
+
+
+@dataclass
+class _Pin:
+    """What the active entries of one package say in one environment."""
+
+    name: str
+    entries: list[Entry]
+    exact: Version | None
+    spec: SpecifierSet
+    override: bool
+
+    @property
+    def entry(self) -> Entry:
+        for e in self.entries:
+            if e.exact_version is not None:
+                return e
+        return self.entries[0]
+
+
+def _pins(entries: Iterable[Entry]) -> dict[str, _Pin]:
+    out: dict[str, _Pin] = {}
+    for e in entries:
+        name = e.name
+        if name is None or e.requirement is None:
+            continue
+        pin = out.setdefault(name, _Pin(name, [], None, SpecifierSet(), False))
+        pin.entries.append(e)
+        if e.kind == "override":
+            pin.override = True
+        if e.exact_version is not None and pin.exact is None:
+            pin.exact = e.exact_version
+        if not e.requirement.url:
+            pin.spec &= e.requirement.specifier
+    return out
+
+
+def _contains(spec: SpecifierSet, version: Version) -> bool:
+    return spec.contains(version, prereleases=True)
+
+
+# ------------------------------------------------------------------ rules that need no database
+
+
+def file_rules(iset: InstallSet) -> list[Finding]:
+    """Constraints-file hazards and unscoped indexes (the file alone decides)."""
+    out: list[Finding] = []
+    pip_file = iset.kind in ("requirements", "constraints")
+    for e in iset.entries:
+        req = e.requirement
+        if req is None:
+            continue
+        if pip_file and e.kind == "constraint" and req.extras:
+            new = render(req, extras=())
+            out.append(_finding(
+                "AL401", e, f"constraint {e.text!r} has extras: pip fails every install that uses this file "
+                "('Constraints cannot have extras'); uv ignores the extra", [e.name or req.name], new, new))
+    if pip_file:
+        for decl in iset.indexes:
+            if decl.option == "--extra-index-url":
+                out.append(Finding(
+                    "AL303", decl.path, decl.line, decl.column,
+                    f"--extra-index-url {decl.url} is unscoped: any package may come from either index "
+                    "(dependency confusion; pip takes the highest version, uv the first index that has it)",
+                    fix=f"pass --index-url {decl.url} on the command line for the packages it serves, or in "
+                        f"pyproject.toml declare [[tool.uv.index]] url = \"{decl.url}\" with explicit = true "
+                        "and route packages to it in [tool.uv.sources]"))
+    return out
+
+
+def index_rules(iset: InstallSet, target: Target, db: Database | None) -> list[Finding]:
+    """Local-version builds (``+cu121``) against the indexes the set names."""
+    if iset.kind in ("uv.lock", "pylock"):
+        return []
+    out: list[Finding] = []
+    for e in iset.entries:
+        version = e.exact_version
+        label = _label(version)
+        variant = _variant_of_label(label)
+        if version is None or variant is None or (e.requirement is not None and e.requirement.url):
+            continue
+        name = e.name or ""
+        serving = [d for d in iset.indexes
+                   if d.option != "tool.uv.index" or not d.explicit or name in d.packages]
+        if not serving:
+            out.append(_finding(
+                "AL301", e, f"{e.text!r} is a {label} build, which only the PyTorch index for {label} serves; "
+                "this file names no index, so the default index is searched and the install fails",
+                [name], _index_fix(iset, label, name, db)))
+            continue
+        labelled = [(d, _index_variant(d)) for d in serving]
+        variants = {v.label for _, v in labelled if v is not None}
+        if variants and variant.label not in variants:
+            only = sorted(variants)
+            new = render(e.requirement, specifier=f"=={version.public}+{only[0]}") if (
+                len(only) == 1 and e.requirement is not None) else None
+            out.append(_finding(
+                "AL302", e, f"{name} is pinned to a {label} build but the configured index serves "
+                f"{', '.join(only)} builds", [name],
+                new or f"pin {name}=={version.public}+<{'|'.join(only)}> or use the {label} index", new))
+    if target.cuda is not None:
+        for e in iset.entries:
+            label = _label(e.exact_version)
+            variant = _variant_of_label(label)
+            if variant is not None and variant != target.cuda and e.exact_version is not None and e.requirement:
+                new = render(e.requirement, specifier=f"=={e.exact_version.public}+{target.cuda.label}")
+                out.append(_finding("AL107", e, f"{e.name} is pinned to a {label} build; the target is "
+                                    f"{target.cuda.label}", [e.name or ""], new, new))
+    return out
+
+
+def index_url(db: Database | None, label: str | None) -> str | None:
+    """The PyTorch index URL of a variant label, from ``data/curated/torch.toml`` ``[index] url_template``."""
+    if db is None or not label:
+        return None
+    table = db.curated_raw("torch").get("index")
+    template = table.get("url_template") if isinstance(table, dict) else None
+    return template.replace("{variant}", label) if isinstance(template, str) else None
+
+
+def _index_fix(iset: InstallSet, label: str | None, name: str, db: Database | None) -> str:
+    url = index_url(db, label)
+    where = url or f"<the PyTorch index for {label}>"
+    if iset.kind == "pyproject":
+        return (f"[[tool.uv.index]] name = \"pytorch-{label}\" url = \"{where}\" explicit = true, and "
+                f"[tool.uv.sources] {name} = {{ index = \"pytorch-{label}\" }}")
+    return f"pip install --index-url {where} --extra-index-url <your default index> -r {iset.name}"
+
+
+def flash_attn_label_rules(iset: InstallSet, env: Env, db: Database | None, entries: list[Entry]) -> list[Finding]:
+    """A flash-attn build labelled for another torch (``+cu121torch2.4cxx11abiFALSE``) or C++ ABI."""
+    out: list[Finding] = []
+    pins = _pins(entries)
+    torch = pins.get(_TORCH)
+    for e in entries:
+        if e.name != "flash-attn" or e.exact_version is None or not e.exact_version.local:
+            continue
+        local = e.exact_version.local
+        m = _FA_LABEL.search(local)
+        if not m:
+            continue
+        built_minor = f"{m.group(1)}.{m.group(2)}"
+        if torch is None or torch.exact is None:
+            if torch is None or not any(_contains(torch.spec, r.version) for r in _db_releases(db, _TORCH)
+                                        if f"{r.version.major}.{r.version.minor}" == built_minor):
+                out.append(_finding(
+                    "AL201", e, f"flash-attn {e.exact_version} is built for torch {built_minor} but torch is not "
+                    "pinned: the installer keeps or installs any torch and the extension fails to load",
+                    ["flash-attn", _TORCH], f"add a pin torch=={built_minor}.* matching the build"))
+            continue
+        have = torch.exact
+        have_minor = f"{have.major}.{have.minor}"
+        wheels = _fa_wheels(db, e.exact_version.public, have_minor, env, have) if len(iset.envs) == 1 else []
+        if built_minor != have_minor:
+            fix, new = _fa_fix(e, wheels, have_minor)
+            out.append(_finding(
+                "AL102", e, f"flash-attn {e.exact_version} is built for torch {built_minor}, torch is pinned to "
+                f"{have}: the wheel installs and then fails to import (undefined symbol)",
+                ["flash-attn", _TORCH], fix, new))
+            continue
+        abi = _FA_ABI.search(local)
+        if abi and db is not None and env.platform.os == "linux":
+            torch_abi = db.torch_abi(Version(have.public), env.platform,
+                                     "pytorch" if have.local else "pypi")
+            built_abi = abi.group(1) == "true"
+            if torch_abi is not None and torch_abi != built_abi:
+                fix, new = _fa_fix(e, [w for w in wheels if w.cxx11abi == torch_abi], have_minor)
+                out.append(_finding(
+                    "AL102", e, f"flash-attn {e.exact_version} is built with cxx11abi={built_abi}, torch {have} on "
+                    f"{env.platform} uses cxx11abi={torch_abi}: the extension fails to load (undefined symbol)",
+                    ["flash-attn", _TORCH], fix, new))
+    return out
+
+
+def _fa_wheels(db: Database | None, version: Version, torch_minor: str, env: Env,
+               torch: Version) -> list:  # type: ignore[type-arg]
+    """flash-attn wheels for this torch minor, Python and platform, matching torch's CUDA major and C++ ABI."""
+    if db is None:
+        return []
+    variant = _variant_of_label(torch.local)
+    if variant is None:
+        known = db.torch_variants(Version(torch.public))
+        variant = known.pypi if known is not None else None
+    abi = db.torch_abi(Version(torch.public), env.platform, "pytorch" if torch.local else "pypi")
+    out = []
+    for w in db.flash_attn_wheels("flash-attn", Version(str(version))):
+        if w.torch_minor != torch_minor or w.python != env.python.cp_tag or w.platform != str(env.platform):
+            continue
+        if abi is not None and w.cxx11abi != abi:
+            continue
+        if variant is None or not variant.is_cuda or variant.version is None:
+            continue
+        m = re.fullmatch(r"cu(\d+)", w.cuda)
+        if not m or not m.group(1).startswith(str(variant.version.major)):
+            continue
+        out.append(w)
+    return sorted(out, key=lambda w: w.cuda, reverse=True)
+
+
+def _fa_fix(e: Entry, wheels: list, torch_minor: str) -> tuple[str, str | None]:  # type: ignore[type-arg]
+    if wheels and e.requirement is not None:
+        new = render(e.requirement, url=wheels[0].url)
+        return new, new
+    return (f"pin a flash-attn build labelled torch{torch_minor} (flash-attn @ <wheel URL for torch "
+            f"{torch_minor}>)", None)
+
+
+# ------------------------------------------------------------------ rules over the database
+
+
+def _db_releases(db: Database | None, name: str) -> tuple[Release, ...]:
+    return db.releases(name) if db is not None else ()
+
+
+@dataclass(frozen=True)
+class _Demand:
+    spec: SpecifierSet
+    root: str  # the file's package whose requirements lead here
+    via: str  # the package whose metadata says it ("" when root itself)
+    entry: Entry
+
+
+def _alternatives(db: Database, name: str, want: str, version: Version, env: Env) -> list[Release]:
+    """Releases of ``name`` whose requirement on ``want`` admits ``version``, newest first."""
+    out = []
+    for rel in reversed(db.releases(name)):
+        if rel.yanked:
+            continue
+        req = rel.requirement_on(want, env.platform, env.python)
+        if req is not None and _contains(req.specifier, version):
+            out.append(rel)
+    return out
+
+
+def dependency_rules(iset: InstallSet, env: Env, db: Database, entries: list[Entry]) -> list[Finding]:
+    """Metadata conflicts: AL101, AL103, AL104 against the file's pins; AL105 on a shared dependency."""
+    out: list[Finding] = []
+    pins = _pins(entries)
+    demands: dict[str, list[_Demand]] = {}
+    for name, pin in pins.items():
+        if pin.exact is None:
+            continue
+        rel = db.release(name, pin.exact)
+        if rel is None:
+            continue
+        extras = pin.entry.requirement.extras if pin.entry.requirement is not None else set()
+        _collect(db, env, rel, extras, name, "", pin.entry, demands, pins, depth=0, out=out)
+    for dep, items in demands.items():
+        roots: dict[str, _Demand] = {}
+        for d in items:
+            roots.setdefault(d.root, d)
+        if len(roots) < 2:
+            continue
+        known = db.releases(dep)
+        ordered = sorted(roots.values(), key=lambda d: (d.entry.path, d.entry.line))
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1:]:
+                if _compatible(a.spec, b.spec, known):
+                    continue
+                how_a = f" (through {a.via})" if a.via else ""
+                how_b = f" (through {b.via})" if b.via else ""
+                later = b if b.root != _TORCH else a
+                out.append(_finding(
+                    "AL105", later.entry,
+                    f"{a.root} needs {dep}{_spec_text(a.spec)}{how_a} but {b.root} needs {dep}"
+                    f"{_spec_text(b.spec)}{how_b}: no release of {dep} satisfies both",
+                    [a.root, b.root, dep],
+                    _shared_fix(db, env, later, a if later is b else b, dep)))
+    return out
+
+
+def _compatible(a: SpecifierSet, b: SpecifierSet, known: tuple[Release, ...]) -> bool:
+    if known:
+        return any(_contains(a, r.version) and _contains(b, r.version) for r in known)
+    for x, y in ((a, b), (b, a)):
+        for s in x:
+            if s.operator in ("==", "===") and "*" not in s.version:
+                try:
+                    if not _contains(y, Version(s.version)):
+                        return False
+                except ValueError:
+                    return True
+    return True
+
+
+def _shared_fix(db: Database, env: Env, move: _Demand, keep: _Demand, dep: str) -> str:
+    pin_entry = move.entry
+    name = pin_entry.name or move.root
+    for rel in reversed(db.releases(name)):
+        if rel.yanked:
+            continue
+        spec = _demand_on(db, env, rel, pin_entry, dep)
+        if spec is not None and _compatible(spec, keep.spec, db.releases(dep)):
+            return f"{name}=={rel.version}"
+    return f"choose {name} and {keep.root} releases whose {dep} requirements overlap"
+
+
+def _demand_on(db: Database, env: Env, rel: Release, entry: Entry, dep: str, depth: int = 0) -> SpecifierSet | None:
+    extras = entry.requirement.extras if entry.requirement is not None else set()
+    for req in rel.requirements(env.platform, env.python, extras):
+        if canonical(req.name) == dep:
+            return req.specifier
+        if depth < 2:
+            sub = _single(db, canonical(req.name), req.specifier)
+            if sub is not None:
+                found = _demand_on(db, env, sub, Entry(entry.path, entry.line, entry.column, str(req), req),
+                                   dep, depth + 1)
+                if found is not None:
+                    return found
+    return None
+
+
+def _single(db: Database, name: str, spec: SpecifierSet) -> Release | None:
+    """The one release ``spec`` admits (an exact pin in metadata), else None."""
+    matching = [r for r in db.releases(name) if _contains(spec, r.version)]
+    return matching[0] if len(matching) == 1 else None
+
+
+def _collect(db: Database, env: Env, rel: Release, extras: Iterable[str], root: str, via: str, entry: Entry,
+             demands: dict[str, list[_Demand]], pins: dict[str, _Pin], *, depth: int, out: list[Finding]) -> None:
+    for req in rel.requirements(env.platform, env.python, extras):
+        dep = canonical(req.name)
+        if dep == root:
+            continue
+        pin = pins.get(dep)
+        if pin is not None:
+            if depth == 0 and not pin.override:
+                _check_pinned(db, env, root, rel, req, pin, entry, out)
+            continue
+        demands.setdefault(dep, []).append(_Demand(req.specifier, root, via, entry))
+        if depth < 2:
+            sub = _single(db, dep, req.specifier)
+            if sub is not None:
+                _collect(db, env, sub, req.extras, root, f"{via + ' -> ' if via else ''}{dep} {sub.version}",
+                         entry, demands, pins, depth=depth + 1, out=out)
+
+
+def _check_pinned(db: Database, env: Env, root: str, rel: Release, req: Requirement, pin: _Pin, root_entry: Entry,
+                  out: list[Finding]) -> None:
+    dep = pin.name
+    spec = req.specifier
+    if pin.exact is not None:
+        if _contains(spec, pin.exact):
+            return
+        have = str(pin.exact)
+    else:
+        known = db.releases(dep)
+        if not known or any(_contains(spec, r.version) and _contains(pin.spec, r.version) for r in known):
+            return
+        have = _spec_text(pin.spec)
+    build = _build_note(rel, env)
+    if root == _TORCH:
+        code = "AL103" if dep == "triton" else "AL101"
+        target_entry = pin.entry
+        new = render(target_entry.requirement, specifier=str(spec)) if target_entry.requirement else None
+        out.append(_finding(
+            code, target_entry, f"torch {rel.version} requires {dep}{spec}; {dep} is pinned to {have}",
+            [dep, _TORCH], new, new if pin.exact is not None else None))
+        return
+    code = "AL104" if root in ("torchvision", "torchaudio") and dep == _TORCH else "AL101"
+    fix: str
+    new: str | None = None
+    if pin.exact is not None:
+        alts = _alternatives(db, root, dep, pin.exact, env)
+        if alts and root_entry.requirement is not None and not root_entry.requirement.url:
+            new = render(root_entry.requirement, specifier=f"=={alts[0].version}")
+            fix = new
+        else:
+            fix = f"{dep}{spec}"
+    else:
+        fix = f"{dep}{spec}"
+    out.append(_finding(
+        code, root_entry, f"{root} {rel.version} requires {dep}{spec}{build}; {dep} is pinned to {have}",
+        [root, dep], fix, new))
+
+
+def _build_note(rel: Release, env: Env) -> str:
+    torches = _build_torches(rel, env)
+    if not torches:
+        return ""
+    return f" (its wheels were compiled against torch {', '.join(sorted(str(t) for t in torches))})"
+
+
+def _build_torches(rel: Release, env: Env) -> set[Version]:
+    infos = rel.build_info or {}
+    files = {f.filename: f for f in rel.files}
+    chosen: set[Version] = set()
+    fallback: set[Version] = set()
+    for filename, info in infos.items():
+        if not isinstance(info, dict) or not isinstance(info.get("torch"), str):
+            continue
+        try:
+            v = Version(info["torch"])
+        except ValueError:
+            continue
+        fallback.add(v)
+        f = files.get(filename)
+        if f is not None and f.runs_on(env.platform, env.python):
+            chosen.add(v)
+    return chosen or fallback
+
+
+def build_rules(iset: InstallSet, env: Env, db: Database, entries: list[Entry]) -> list[Finding]:
+    """Binaries compiled for another torch (xformers build info), and CUDA variants that cannot agree."""
+    out: list[Finding] = []
+    pins = _pins(entries)
+    torch = pins.get(_TORCH)
+    for name, pin in pins.items():
+        if name == _TORCH or pin.exact is None:
+            continue
+        rel = db.release(name, pin.exact)
+        if rel is None or not rel.build_info or pin.exact.local:
+            continue
+        built = _build_torches(rel, env)
+        if not built or torch is None or torch.exact is None:
+            continue
+        have = torch.exact
+        same_public = [b for b in built if b.public == have.public]
+        req = rel.requirement_on(_TORCH, env.platform, env.python)
+        if not same_public:
+            if req is not None and not pin.override and not _contains(req.specifier, have):
+                continue  # AL101 already says it, with the build note
+            alts = [r for r in reversed(db.releases(name))
+                    if any(b.public == have.public for b in _build_torches(r, env))]
+            new = render(pin.entry.requirement, specifier=f"=={alts[0].version}") if (
+                alts and pin.entry.requirement is not None) else None
+            out.append(_finding(
+                "AL102", pin.entry,
+                f"{name} {pin.exact} wheels were compiled against torch "
+                f"{', '.join(sorted(str(b) for b in built))}; torch is pinned to {have}: its C++/CUDA extensions "
+                "fail to load (the metadata does not say so)", [name, _TORCH],
+                new or f"pin the torch {name} {pin.exact} was built for", new))
+            continue
+        torch_variant = _variant_of_label(have.local)
+        built_variants = {_variant_of_label(b.local) for b in same_public} - {None}
+        if torch_variant is not None and built_variants and torch_variant not in built_variants:
+            index_ok = any(torch_variant in variants and any(_index_variant(d) == torch_variant for d in iset.indexes)
+                           for t, variants, _src in db.xformers_index_builds(pin.exact) if t.public == have.public)
+            if index_ok:
+                continue
+            labels = ", ".join(sorted(v.label for v in built_variants if v is not None))
+            out.append(_finding(
+                "AL107", pin.entry,
+                f"{name} {pin.exact} from the default index is built for {labels}; torch is the "
+                f"{torch_variant.label} build {have}: this set of pins works for no CUDA variant",
+                [name, _TORCH],
+                f"pin torch=={have.public}+{sorted(v.label for v in built_variants if v)[0]}, or install {name} "
+                f"from the PyTorch index for {torch_variant.label}"))
+    if torch is not None and torch.exact is not None and torch.exact.local:
+        variant = _variant_of_label(torch.exact.local)
+        known = db.torch_variants(Version(torch.exact.public))
+        if variant is not None and known is not None:
+            available = set(known.index) | ({known.pypi} if known.pypi else set())
+            if available and variant not in available:
+                out.append(_finding(
+                    "AL107", torch.entry,
+                    f"torch {torch.exact.public} has no {variant.label} build (builds: "
+                    f"{', '.join(sorted(v.label for v in available))})", [_TORCH],
+                    f"pin torch=={torch.exact.public}+<{'|'.join(sorted(v.label for v in available))}>"))
+    return out
+
+
+def known_bad_rules(env: Env, db: Database, entries: list[Entry], target: Target) -> list[Finding]:
+    """Combinations the curated database records as broken."""
+    out: list[Finding] = []
+    pins = _pins(entries)
+    versions = {n: p.exact for n, p in pins.items() if p.exact is not None}
+    for kb in db.known_bad():
+        if not kb.matches(versions, target.gpu):  # type: ignore[arg-type]
+            continue
+        involved = [pins[n] for n in kb.packages if n in pins]
+        if not involved:
+            continue
+        at = max(involved, key=lambda p: (p.entry.path, p.entry.line)).entry
+        message = kb.reason or kb.id
+        if kb.error:
+            message += f" (fails with: {kb.error.strip().splitlines()[0]})"
+        out.append(_finding("AL106", at, f"known-bad combination {kb.id}: {message}", list(kb.packages),
+                            kb.fix or None))
+    return out
+
+
+def release_rules(iset: InstallSet, db: Database) -> list[Finding]:
+    """Pins the database does not know (AL202) and pins without a wheel for the target (AL203)."""
+    out: list[Finding] = []
+    for e in iset.entries:
+        version = e.exact_version
+        name = e.name
+        if version is None or name is None or (e.requirement is not None and e.requirement.url):
+            continue
+        known = db.releases(name)
+        if not known:
+            continue
+        rel = db.release(name, version)
+        if rel is None:
+            if version.local and any(r.version == Version(version.public) for r in known):
+                continue
+            out.append(_finding("AL202", e, f"{name} {version} is not a release the database knows "
+                                f"(checked {db.checked(name) or 'unknown'}); newest known: {known[-1].version}",
+                                [name], f"check the version, or refresh the database (attnlock db refresh)"))
+            continue
+        if version.local:
+            variants = db.torch_variants(Version(version.public)) if name == _TORCH else None
+            pypi = variants.pypi.label if variants is not None and variants.pypi is not None else None
+            if version.local != pypi:
+                continue  # a build of another index: its files are not in the derived data
+        if not rel.wheels():
+            continue
+        active = [env for env in iset.envs if e in iset.active(env)]
+        if not active or any(rel.has_wheel_for(env.platform, env.python) for env in active):
+            continue
+        where = ", ".join(str(env) for env in active[:3]) + (f" and {len(active) - 3} more" if len(active) > 3 else "")
+        later = [r for r in known if r.version > rel.version and not r.yanked and r.version.pre is None
+                 and all(r.has_wheel_for(env.platform, env.python) for env in active)]
+        fix = f"{name}=={later[0].version} is the first later release with a wheel there" if later else (
+            f"choose a Python and platform {name} {version} has wheels for")
+        out.append(_finding("AL203", e, f"{name} {version} has no wheel for {where}", [name], fix))
+    return out
+
+
+def torch_floats_rules(iset: InstallSet, db: Database) -> list[Finding]:
+    """A package pinned whose metadata bounds torch while the set leaves torch unpinned."""
+    if iset.kind in ("uv.lock", "pylock"):
+        return []
+    out: list[Finding] = []
+    torch_entries = [e for e in iset.entries if e.name == _TORCH]
+    if any(e.exact_version is not None for e in torch_entries):
+        return []
+    torch_spec = SpecifierSet()
+    for e in torch_entries:
+        if e.requirement is not None:
+            torch_spec &= e.requirement.specifier
+    for e in iset.entries:
+        if e.name in (None, _TORCH) or e.exact_version is None or e.kind == "override":
+            continue
+        rel = db.release(e.name, e.exact_version)  # type: ignore[arg-type]
+        if rel is None:
+            continue
+        req = rel.requirement_on(_TORCH)
+        if req is None or not any(s.operator in ("==", "===", "<", "<=", "~=") for s in req.specifier):
+            continue
+        exact = [s.version for s in req.specifier if s.operator == "==" and "*" not in s.version]
+        fix = f"add torch=={exact[0]}" if exact else f"pin torch to one version in {req.specifier}"
+        here = f" ({e.text} leaves torch{_spec_text(torch_spec)})" if torch_entries else ""
+        out.append(_finding(
+            "AL201", e, f"{e.name} {e.exact_version} requires torch{req.specifier} but torch is not pinned{here}: "
+            "the installer will move torch to satisfy it", [e.name or "", _TORCH], fix))
+    return out
+
+
+def run(iset: InstallSet, target: Target, db: Database | None) -> list[Finding]:
+    """Every rule over one install set; findings may repeat (the caller deduplicates)."""
+    out = file_rules(iset) + index_rules(iset, target, db)
+    if db is not None:
+        out += release_rules(iset, db) + torch_floats_rules(iset, db)
+    for env in iset.envs:
+        entries = iset.active(env)
+        out += flash_attn_label_rules(iset, env, db, entries)
+        if db is not None:
+            out += dependency_rules(iset, env, db, entries)
+            out += build_rules(iset, env, db, entries)
+            out += known_bad_rules(env, db, entries, target)
+    return out
