@@ -61,6 +61,14 @@ def _args_db_refresh(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     """`attnlock db refresh` options; the refresher itself lives in attnlock.refresh."""
 
 
+def _args_check(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="files to check (default: requirement-like files in the current directory)")
+    add_target_options(p)
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text", help="output format")
+    p.add_argument("--fix", action="store_true", help="rewrite unambiguous requirement lines in place")
+
+
 def _args_diagnose(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", nargs="?", default="-", help="the error log; - (default) reads stdin")
     add_target_options(p)
@@ -72,6 +80,7 @@ def _args_diagnose(p: argparse.ArgumentParser) -> None:
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "detect": ("report this environment (Python, torch, driver, GPUs, kernels) without importing torch", _args_detect),
     "db": ("validate the database, show what it knows, refresh derived facts", _args_db),
+    "check": ("lint requirements, constraints, pyproject and lock files against the database", _args_check),
     "diagnose": ("name the cause of an error log and the fix", _args_diagnose),
 }
 
