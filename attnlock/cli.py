@@ -59,6 +59,10 @@ def _args_db(p: argparse.ArgumentParser) -> None:
 
 def _args_db_refresh(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`attnlock db refresh` options; the refresher itself lives in attnlock.refresh."""
+    from attnlock.refresh.cli import add_arguments
+
+    r = sub.add_parser("refresh", help="re-read release lists and wheel metadata from the package index")
+    add_arguments(r)
 
 
 def _args_check(p: argparse.ArgumentParser) -> None:
@@ -75,6 +79,14 @@ def _args_diagnose(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
 
 
+def _args_verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--only", metavar="LIST", help="comma list of packages to verify (default: all installed)")
+    p.add_argument("--all-gpus", action="store_true", help="verify on every visible GPU, not only the first")
+    p.add_argument("--timeout", metavar="SECONDS", type=float, default=180.0,
+                   help="longest one check may run before its probe child is killed (default 180)")
+    p.add_argument("--json", action="store_true", help="print JSON on stdout")
+
+
 # name -> (help line, argument adder).  A command is listed here only once its
 # capability works: no placeholders.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
@@ -82,6 +94,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "db": ("validate the database, show what it knows, refresh derived facts", _args_db),
     "check": ("lint requirements, constraints, pyproject and lock files against the database", _args_check),
     "diagnose": ("name the cause of an error log and the fix", _args_diagnose),
+    "verify": ("run the installed attention kernels on the GPU and check their results and speed", _args_verify),
 }
 
 
