@@ -1,0 +1,85 @@
+"""``attnlock verify [--only LIST] [--all-gpus] [--timeout SECONDS] [--json]``: prove the installed kernels run.
+
+Runs the probe children (:mod:`attnlock.verify`), shows progress on a
+terminal, prints the table or the JSON of ``shared/CLI.md`` on stdout, and
+exits 1 when any check of an installed package fails.  Under torchrun each
+rank verifies its GPU and rank 0 prints the fleet report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from attnlock.errors import UsageError
+
+def _only(text: str | None) -> list[str] | None:
+    from packaging.utils import canonicalize_name
+
+    from attnlock.verify.plan import KNOWN_PACKAGES
+
+    if not text:
+        return None
+    names = [canonicalize_name(n.strip()) for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in KNOWN_PACKAGES]
+    if unknown:
+        raise UsageError(f"--only: unknown package {', '.join(unknown)}",
+                         hint="choose from " + ", ".join(sorted(KNOWN_PACKAGES)))
+    return names
+
+
+def environment() -> tuple[dict[str, Any], Any]:
+    """``detect``'s JSON record and the Target it implies (None when detection is unavailable)."""
+    try:
+        from attnlock import detect
+    except ImportError as exc:
+        return {"error": f"attnlock.detect unavailable: {exc}"}, None
+    fn = getattr(detect, "detect", None)
+    if fn is None:
+        return {"error": "attnlock.detect has no detect()"}, None
+    try:
+        env = fn()
+    except Exception as exc:  # detection trouble must not stop verification
+        return {"error": f"detect failed: {type(exc).__name__}: {exc}"}, None
+    data = env.to_json() if hasattr(env, "to_json") else dict(env)
+    target = None
+    to_target = getattr(env, "to_target", None) or getattr(env, "target", None)
+    if callable(to_target):
+        try:
+            target = to_target()
+        except Exception:  # an incomplete environment gives no target; diagnosis then works without one
+            target = None
+    return data, target
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run verify with parsed ``args`` and return the exit code."""
+    from attnlock.cli import use_color
+    from attnlock.verify import fleet, report
+    from attnlock.verify.verifier import default_diagnoser, run_verify
+
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive", hint="e.g. --timeout 120")
+    only = _only(args.only)
+    env_json, target = environment()
+    diagnoser = default_diagnoser(target)
+    progress = report.Progress(sys.stderr, colour=use_color(sys.stderr)) if sys.stderr.isatty() else None
+
+    rank = fleet.from_env(os.environ)
+    if rank is not None:
+        result = fleet.run_fleet(rank, only=only, timeout=args.timeout, environment=env_json,
+                                 diagnoser=diagnoser, progress=progress)
+        if result is None:  # not rank 0: rank 0 prints the fleet report
+            return 0
+    else:
+        result = run_verify(only=only, all_gpus=args.all_gpus, timeout=args.timeout, environment=env_json,
+                            diagnoser=diagnoser, progress=progress)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        sys.stdout.write(report.table(result.checks, colour=use_color(sys.stdout)))
+        sys.stdout.write(f"verify took {result.seconds:.1f} s\n")
+    return 1 if result.failed else 0
