@@ -432,7 +432,7 @@ class _Probe:
         elif self.driver is None and not self.evidence and self.cuda_max is None:
             driver = None  # no NVIDIA driver: an ordinary state
         else:
-            if self.driver is None:
+            if self.driver is None and not any(u.fact == "driver" for u in self.unknown):
                 self.unknown.append(Unknown("driver", "a driver seems present but no probe gave its version"))
             driver = DriverFacts(self.driver, self.cuda_max, self.driver_source or "unknown", self.cuda_source)
             if self.cuda_max is None and not any(u.fact == "cuda_max" for u in self.unknown):

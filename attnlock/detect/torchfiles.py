@@ -38,6 +38,8 @@ def parse_version_py(text: str, source: str = "torch/version.py") -> dict[str, A
         tree = ast.parse(text, filename=source)
     except SyntaxError as exc:
         raise InputError(f"not valid Python: {exc.msg}", path=source, line=exc.lineno) from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes (< 3.12), absurd nesting
+        raise InputError(f"not valid Python: {exc}", path=source) from None
     out: dict[str, Any] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:

@@ -1,0 +1,225 @@
+"""Build the :class:`~attnlock.model.Target` a command plans for: flags, else ``ATTNLOCK_*`` variables, else detection.
+
+Precedence per field: the TARGET option (``--torch``, ``--cuda``, ``--python``,
+``--platform``, ``--gpu``, ``--driver``), then its environment variable
+(``ATTNLOCK_TORCH``, ``ATTNLOCK_CUDA``, ``ATTNLOCK_PYTHON``, ``ATTNLOCK_PLATFORM``,
+``ATTNLOCK_GPU``, ``ATTNLOCK_CUDA_DRIVER``), then what ``attnlock detect`` finds —
+detection runs only when a field is still missing and the command wants it
+(``check`` does not).  ``Target.origins`` records ``flag``, ``env:NAME`` or
+``detected`` per field.
+
+Conventions the model has no field for:
+
+* ``--gpu none`` (or ``ATTNLOCK_GPU=none``, or detection finding no GPU) leaves
+  ``gpu`` None and records the origin as ``none:<where>``; :func:`gpu_absent`
+  tells it apart from "unknown".
+* A torch version with a local label (``2.3.1+cu121``) also fixes ``cuda`` when
+  ``--cuda`` is not given.  ``--cuda auto`` means "not given".
+* The detected CUDA variant is the installed torch's, and is used only when
+  torch itself was detected (a ``--torch`` from the command line says nothing
+  about the installed build).
+* Several detected GPUs: the lowest compute capability is planned for (every
+  kernel must run on every GPU); the origin says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from attnlock.errors import UsageError
+from attnlock.model import (
+    ComputeCapability,
+    CudaVariant,
+    Platform,
+    PythonVersion,
+    Target,
+    parse_specifier,
+    parse_version,
+)
+
+if TYPE_CHECKING:
+    from attnlock.detect.catalog import Catalog
+    from attnlock.detect.report import Environment
+
+#: field -> (option attribute, environment variable)
+FIELDS = {
+    "torch": ("torch", "ATTNLOCK_TORCH"),
+    "cuda": ("cuda", "ATTNLOCK_CUDA"),
+    "python": ("python", "ATTNLOCK_PYTHON"),
+    "platform": ("platform", "ATTNLOCK_PLATFORM"),
+    "gpu": ("gpu", "ATTNLOCK_GPU"),
+    "driver": ("driver", "ATTNLOCK_CUDA_DRIVER"),
+}
+_CC = re.compile(r"(?i)(sm_?|compute_)?\d{1,2}\.?\d[af]?")
+
+
+def gpu_absent(target: Target) -> bool:
+    """True when the target says "no GPU" (``--gpu none``, or none detected) rather than "any GPU"."""
+    origin = target.origin("gpu")
+    return target.gpu is None and origin is not None and origin.startswith("none:")
+
+
+def _parse_torch(text: str, what: str) -> tuple[dict[str, Any], CudaVariant | None]:
+    raw = text.strip()
+    if raw.lower() == "latest":
+        return {"torch_latest": True}, None
+    if raw[:1].isdigit():
+        version = parse_version(raw, what=f"torch version ({what})")
+        variant = None
+        if version.local:
+            try:
+                variant = CudaVariant.parse(version.local)
+            except UsageError:
+                raise UsageError(
+                    f"unknown build label {version.local!r} in torch version {raw!r} ({what})",
+                    hint="labels are cpu, cu121, rocm6.2 …; or drop the label and give --cuda",
+                ) from None
+        return {"torch": parse_specifier(f"=={version}", what=f"torch version ({what})")}, variant
+    return {"torch": parse_specifier(raw, what=f"torch version range ({what})")}, None
+
+
+def _parse_gpu(text: str, what: str, catalog: Catalog | None) -> dict[str, Any] | None:
+    """``{"gpu": cc, "gpu_name": name}``, or None for ``none``."""
+    raw = text.strip()
+    if raw.lower() == "none":
+        return None
+    if _CC.fullmatch(raw) and not re.fullmatch(r"\d{3,4}", raw):
+        return {"gpu": ComputeCapability.parse(raw)}
+    from attnlock.detect.catalog import CatalogUnavailable, DatabaseCatalog
+
+    catalog = catalog or DatabaseCatalog()
+    try:
+        hit = catalog.gpu_capability(raw)
+    except CatalogUnavailable as exc:
+        raise UsageError(f"cannot look up GPU {raw!r} ({what}): {exc}",
+                         hint="give its compute capability instead, e.g. --gpu sm_80") from None
+    if hit is None:
+        raise UsageError(f"unknown GPU {raw!r} ({what})",
+                         hint="give its compute capability (sm_75, 8.0) or a name listed in data/curated/gpus.toml")
+    return {"gpu": ComputeCapability.parse(hit[0]), "gpu_name": raw}
+
+
+def target_from_args(
+    args: argparse.Namespace,
+    *,
+    environ: Mapping[str, str],
+    detected: Environment | Callable[[], Environment] | None = None,
+    use_detection: bool = True,
+    catalog: Catalog | None = None,
+) -> Target:
+    """The target of a command: TARGET options, else ``ATTNLOCK_*`` variables, else detection.
+
+    ``detected`` may be an Environment, or a callable producing one (called at
+    most once, only if a field is still missing); by default
+    :func:`attnlock.detect.detect` is used.  ``use_detection=False`` (``check``)
+    leaves missing fields None ("any").  Malformed values raise
+    :class:`~attnlock.errors.UsageError` naming the option or variable.
+    """
+    fields: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    label_variant: tuple[CudaVariant, str] | None = None
+
+    for name, (attr, env_name) in FIELDS.items():
+        value = getattr(args, attr, None)
+        where, what = "flag", f"--{attr}"
+        if value is None or (name == "cuda" and str(value).strip().lower() == "auto"):
+            value = environ.get(env_name)
+            where, what = f"env:{env_name}", env_name
+            if value is not None and not value.strip():
+                value = None
+            if name == "cuda" and value is not None and value.strip().lower() == "auto":
+                value = None
+        if value is None:
+            continue
+        if name == "torch":
+            parsed, variant = _parse_torch(value, what)
+            fields.update(parsed)
+            if variant is not None:
+                label_variant = (variant, where)
+        elif name == "cuda":
+            fields["cuda"] = CudaVariant.parse(value)
+        elif name == "python":
+            fields["python"] = PythonVersion.parse(value)
+        elif name == "platform":
+            fields["platform"] = Platform.parse(value)
+        elif name == "gpu":
+            gpu = _parse_gpu(value, what, catalog)
+            if gpu is None:
+                where = f"none:{where}"
+            else:
+                fields.update(gpu)
+        elif name == "driver":
+            if value.strip().lower() == "none":
+                where = f"none:{where}"
+            else:
+                fields["driver"] = parse_version(value, what=f"driver version ({what})")
+        origins[name] = where
+
+    if "cuda" not in origins and label_variant is not None:
+        fields["cuda"], origins["cuda"] = label_variant[0], f"{label_variant[1]} (torch label)"
+
+    missing = [n for n in FIELDS if n not in origins and not (n == "torch" and fields.get("torch_latest"))]
+    if missing and use_detection:
+        env = _environment(detected)
+        _fill_from_detection(env, missing, fields, origins)
+    return Target(origins=tuple(sorted(origins.items())), **fields)
+
+
+def _environment(detected: Environment | Callable[[], Environment] | None) -> Environment:
+    if detected is None:
+        from attnlock.detect import detect
+
+        return detect()
+    if callable(detected):
+        return detected()
+    return detected
+
+
+def _fill_from_detection(env: Environment, missing: list[str], fields: dict[str, Any],
+                         origins: dict[str, str]) -> None:
+    torch = env.torch
+    if "torch" in missing and torch is not None and torch.version:
+        version = parse_version(torch.version, what="detected torch version")
+        fields["torch"] = parse_specifier(f"=={version}")
+        origins["torch"] = "detected"
+        if "cuda" in missing:
+            variant = _torch_variant(torch.version, torch.cuda, torch.hip)
+            if variant is not None:
+                fields["cuda"], origins["cuda"] = variant, "detected"
+    if "python" in missing and env.python.version:
+        fields["python"] = PythonVersion.parse(env.python.version)
+        origins["python"] = "detected"
+    if "platform" in missing and env.platform:
+        fields["platform"] = Platform.parse(env.platform)
+        origins["platform"] = "detected"
+    if "driver" in missing and env.driver is not None and env.driver.version:
+        fields["driver"] = parse_version(env.driver.version, what="detected driver version")
+        origins["driver"] = "detected"
+    if "gpu" in missing:
+        known = [g for g in env.gpus if g.compute_capability]
+        if not env.gpus and not any(u.fact == "gpus" for u in env.unknown):
+            origins["gpu"] = "none:detected"
+        elif known:
+            lowest = min(known, key=lambda g: ComputeCapability.parse(g.compute_capability or ""))
+            fields["gpu"] = ComputeCapability.parse(lowest.compute_capability or "")
+            fields["gpu_name"] = lowest.name
+            origins["gpu"] = "detected" if len(env.gpus) == 1 else f"detected (lowest of {len(env.gpus)} GPUs)"
+
+
+def _torch_variant(version: str, cuda: str | None, hip: str | None) -> CudaVariant | None:
+    """The build variant of an installed torch: its local label, else version.py's cuda/hip."""
+    label = version.partition("+")[2]
+    if label:
+        try:
+            return CudaVariant.parse(label)
+        except UsageError:
+            pass  # a source build's "+git1234": fall through to version.py's fields
+    if cuda:
+        return CudaVariant.parse(cuda)
+    if hip:
+        m = re.match(r"(\d+\.\d+)", hip)
+        return CudaVariant("rocm", parse_version(m.group(1))) if m else None
+    return CudaVariant("cpu")
