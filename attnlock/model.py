@@ -254,6 +254,9 @@ class Pin:
     index: str | None = None  # URL of the (non-default) index that serves it
     url: str | None = None  # a direct wheel URL (flash-attn's GitHub release wheels)
     reason: str = ""
+    build: str | None = None  # the build chosen: CUDA variant label ("cu121") or wheel label
+    sdist: bool = False  # built from source on the target (the user opted in)
+    requires_dist: tuple[str, ...] = ()  # metadata to declare for an sdist (uv dependency-metadata)
 
 
 @dataclass(frozen=True)

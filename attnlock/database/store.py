@@ -534,6 +534,15 @@ class Database:
             out.extend(_expand_flash_attn(rec, v, canonical(package)))
         return out
 
+    def index_url(self, variant: CudaVariant | str, name: str = "pytorch") -> str | None:
+        """The URL of the ``name`` wheel index serving ``variant`` builds (``torch.toml [[index]] url_template``)."""
+        label = variant.label if isinstance(variant, CudaVariant) else str(variant)
+        for rec in self.curated_records("torch", "index"):
+            tpl = rec.get("url_template")
+            if rec.get("name", "pytorch") == name and isinstance(tpl, str):
+                return tpl.format(variant=label)
+        return None
+
     def known_bad(self) -> tuple[KnownBad, ...]:
         out = []
         for rec in self.curated_records("known_bad", "combination"):

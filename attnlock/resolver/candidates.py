@@ -1,0 +1,538 @@
+"""Candidates are builds, not versions: every installable build of a package for one target.
+
+torch 2.3.1 from the default index (its PyPI build, cu121) and torch 2.3.1+cu118 from the
+PyTorch index are two candidates; so are the PyPI xformers 0.0.27 (built for the torch named in
+its ``cpp_lib.json``) and its PyTorch-index builds, and each labelled flash-attn wheel of the
+GitHub release matrix.  :class:`CandidateSource` builds them from the database, best first,
+drops those the target rules out and remembers why (:class:`Rejection`), so a failed resolution
+can say which filter emptied a package.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from attnlock.database.store import Database, Release
+from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, Target, canonical
+from attnlock.resolver.locations import Locations
+from attnlock.resolver.requirement import Req
+
+# Packages whose builds pair with one torch build (Requires-Dist `torch==X`): their PyTorch-index
+# builds carry the torch build's variant label.
+_TORCH_COMPANIONS = ("torchvision", "torchaudio")
+
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    """One installable build of a package."""
+
+    name: str
+    version: Version  # public version
+    label: str | None  # local label of the build ("cu118", "cu122torch2.3cxx11abiFALSE"); None: plain
+    source: str  # "pypi" (default index), "index" (PyTorch index), "url" (direct wheel), "sdist"
+    variant: str | None = None  # CUDA variant label of the build ("cu121", "cpu"); None: unknown / n.a.
+    cxx11abi: bool | None = None
+    index: str | None = None
+    url: str | None = None
+    deps: tuple[Req, ...] = ()
+    extras: frozenset[str] = frozenset()
+    why: str = ""  # where the build's facts come from, for the plan's reason line
+    requires_dist: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return (self.name, self.version, self.label, self.source, self.url, self.extras)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Candidate) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    @property
+    def full_version(self) -> Version:
+        """The version with its local label where the build has one (``2.3.1+cu118``)."""
+        return Version(f"{self.version}+{self.label}") if self.label else self.version
+
+    @property
+    def cuda_major(self) -> int | None:
+        if self.variant is None:
+            return None
+        v = CudaVariant.parse(self.variant)
+        return v.version.major if v.is_cuda and v.version is not None else None
+
+    def describe(self) -> str:
+        """``torch 2.3.1+cu118`` / ``torch 2.3.1 (cu121)`` for the default-index build."""
+        if self.label:
+            return f"{self.name} {self.version}+{self.label}"
+        if self.variant and self.name == "torch":
+            return f"{self.name} {self.version} ({self.variant})"
+        return f"{self.name} {self.version}"
+
+    def __repr__(self) -> str:
+        return f"<Candidate {self.describe()} from {self.source}>"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A build the target rules out: what, which filter (``python``, ``platform``, ``gpu``,
+    ``driver``, ``cuda``, ``known-bad``, ``yanked``, ``sdist``), and the sentence to show."""
+
+    package: str
+    build: str
+    filter: str
+    message: str
+
+
+@dataclass
+class CandidateSource:
+    """Builds the candidates of each package for one target (cached per package and extras)."""
+
+    db: Database
+    target: Target
+    locations: Locations
+    allow_build: frozenset[str] = frozenset()
+    excluded: dict[str, list[tuple[SpecifierSet, str]]] = field(default_factory=dict)
+    rejections: dict[str, list[Rejection]] = field(default_factory=dict)
+    _cache: dict[tuple[str, frozenset[str]], list[Candidate]] = field(default_factory=dict)
+    _known: frozenset[str] | None = None
+
+    # -- public ---------------------------------------------------------------
+
+    def known(self) -> frozenset[str]:
+        """Every package the database has releases or wheels for."""
+        if self._known is None:
+            names = set(self.db.packages())
+            if self.db.curated_records("flash_attn", "release"):
+                names.add("flash-attn")
+            self._known = frozenset(names)
+        return self._known
+
+    def candidates(self, name: str, extras: frozenset[str] = frozenset()) -> list[Candidate]:
+        """The builds of ``name`` that run on the target, best first."""
+        key = (name, extras)
+        if key not in self._cache:
+            self.rejections.setdefault(name, [])
+            if name == "torch":
+                found = self._torch()
+            elif name == "xformers":
+                found = self._xformers()
+            elif name == "flash-attn":
+                found = self._flash_attn()
+            elif name in _TORCH_COMPANIONS:
+                found = self._companion(name)
+            else:
+                found = self._generic(name, extras)
+            self._cache[key] = [c for c in found if not self._is_excluded(c)]
+        return self._cache[key]
+
+    def reject(self, package: str, build: str, filter_: str, message: str) -> None:
+        bucket = self.rejections.setdefault(package, [])
+        if not any(r.build == build and r.filter == filter_ for r in bucket):
+            bucket.append(Rejection(package, build, filter_, message))
+
+    # -- shared filters -------------------------------------------------------
+
+    @property
+    def _platform(self) -> Platform | None:
+        return self.target.platform
+
+    @property
+    def _python(self) -> PythonVersion | None:
+        return self.target.python
+
+    def _is_excluded(self, cand: Candidate) -> bool:
+        for spec, reason in self.excluded.get(cand.name, []):
+            if spec.contains(cand.version, prereleases=True):
+                self.reject(cand.name, cand.describe(), "known-bad", reason)
+                return True
+        return False
+
+    def _release_ok(self, rel: Release, *, need_wheel: bool = True) -> bool:
+        """Python range, yanked state and (unless an sdist may be built) a wheel for the target."""
+        desc = f"{rel.package} {rel.version}"
+        if rel.yanked:
+            self.reject(rel.package, desc, "yanked", f"{desc} is yanked")
+            return False
+        if not rel.python_ok(self._python):
+            self.reject(rel.package, desc, "python",
+                        f"{desc} requires Python {rel.requires_python}; the target is Python {self._python}")
+            return False
+        if need_wheel and not rel.has_wheel_for(self._platform, self._python):
+            self.reject(rel.package, desc, "platform",
+                        f"{desc} has no wheel for {self._target_words()}")
+            return False
+        return True
+
+    def _target_words(self) -> str:
+        parts = []
+        if self._platform is not None:
+            parts.append(str(self._platform))
+        if self._python is not None:
+            parts.append(f"Python {self._python}")
+        return " / ".join(parts) or "the target"
+
+    def _deps(self, rel: Release, extras: Iterable[str] = (), *, skip: Iterable[str] = (),
+              parent: str) -> tuple[Req, ...]:
+        """Requires-Dist on the target, restricted to packages the database covers."""
+        skip_set = {canonical(s) for s in skip}
+        known = self.known()
+        out = []
+        for r in rel.requirements(self._platform, self._python, extras):
+            name = canonical(r.name)
+            if name == rel.package or name in skip_set or name not in known:
+                continue
+            out.append(_req(r, parent))
+        return tuple(out)
+
+    def _variant_ok(self, build: str, package: str, variant: CudaVariant, torch: Version) -> bool:
+        """The target's CUDA choice, driver and GPU architecture against one torch build."""
+        t = self.target
+        if t.cuda is not None and variant != t.cuda:
+            self.reject(package, build, "cuda", f"{build} is a {variant.label} build; the target wants {t.cuda.label}")
+            return False
+        if variant.is_cuda and variant.version is not None:
+            if self._platform is not None and self._platform.os == "macos":
+                self.reject(package, build, "platform", f"{build} is a CUDA build; macOS has no CUDA")
+                return False
+            if t.driver is not None and not self._driver_ok(variant.version):
+                self.reject(package, build, "driver", self._driver_message(build, variant))
+                return False
+            if t.gpu is not None:
+                archs = self.db.torch_arch_list(torch, variant)
+                if archs and not _arch_runs(archs, t.gpu):
+                    listed = ", ".join(str(a) for a in archs)
+                    self.reject(package, build, "gpu",
+                                f"{build} has no kernels for {t.gpu}{self._gpu_suffix()} (built for {listed})")
+                    return False
+        return True
+
+    def _gpu_suffix(self) -> str:
+        return f" ({self.target.gpu_name})" if self.target.gpu_name else ""
+
+    def _driver_ok(self, cuda: Version) -> bool:
+        driver = self.target.driver
+        assert driver is not None
+        tk = self.db.toolkit(cuda)
+        if tk is None:
+            return True  # unknown toolkit: nothing recorded to judge by
+        os_name = self._platform.os if self._platform is not None else "linux"
+        if os_name == "windows":
+            return tk.windows_driver_min is None or driver >= tk.windows_driver_min
+        if tk.linux_driver_min is not None and driver >= tk.linux_driver_min:
+            return True
+        # CUDA minor-version compatibility: any toolkit of a major runs on the major's floor.
+        # https://docs.nvidia.com/deploy/cuda-compatibility/#minor-version-compatibility
+        return tk.linux_driver_min_compat is not None and driver >= tk.linux_driver_min_compat
+
+    def _driver_message(self, build: str, variant: CudaVariant) -> str:
+        driver = self.target.driver
+        assert driver is not None and variant.version is not None
+        os_name = self._platform.os if self._platform is not None else "linux"
+        strict = self.db.cuda_max_for_driver(driver, os_name)
+        compat = self.db.cuda_max_for_driver(driver, os_name, compat=True)
+        if strict is None and compat is None:
+            supports = "no CUDA toolkit the database knows"
+        else:
+            supports = f"CUDA ≤ {strict}" if strict is not None else f"CUDA {compat} only by minor-version compatibility"
+            if compat is not None and strict is not None and compat > strict:
+                supports += f" ({compat.major}.x through minor-version compatibility)"
+        return f"driver {driver} supports {supports}; {build} needs CUDA {variant.version}"
+
+    # -- torch ----------------------------------------------------------------
+
+    def _pypi_variant(self, version: Version) -> CudaVariant | None:
+        """The CUDA variant of torch's default-index build on the target platform."""
+        plat = self._platform
+        if plat is not None and plat.os == "macos":
+            return CudaVariant("cpu")  # macOS builds of torch are CPU (MPS) builds: no CUDA on macOS
+        tv = self.db.torch_variants(version)
+        if tv is None or tv.pypi is None:
+            return None
+        if plat is None or str(plat) == "linux-x86_64":
+            return tv.pypi
+        return None  # the database records the default build's variant for linux-x86_64 only
+
+    def _torch(self) -> list[Candidate]:
+        out: list[Candidate] = []
+        for rel in reversed(self.db.releases("torch")):
+            if not self._release_ok(rel):
+                continue
+            tv = self.db.torch_variants(rel.version)
+            pypi = self._pypi_variant(rel.version)
+            plat = self._platform or Platform("linux", "x86_64")
+            builds: list[tuple[CudaVariant | None, str]] = [(pypi, "pypi")]
+            if tv is not None and plat.os in ("linux", "windows"):
+                rest = [v for v in tv.index if v != pypi]
+                cuda = sorted((v for v in rest if v.is_cuda), key=lambda v: v.version or Version("0"), reverse=True)
+                builds += [(v, "index") for v in cuda] + [(v, "index") for v in rest if not v.is_cuda]
+            for variant, source in builds:
+                label = None if source == "pypi" else variant.label if variant else None
+                build = f"torch {rel.version}+{label}" if label else f"torch {rel.version}" + (
+                    f" ({variant.label})" if variant else "")
+                if variant is None:
+                    if self.target.cuda is not None:
+                        self.reject("torch", build, "cuda",
+                                    f"the CUDA variant of {build} on {plat} is not recorded; the target wants "
+                                    f"{self.target.cuda.label}")
+                        continue
+                elif not self._variant_ok(build, "torch", variant, rel.version):
+                    continue
+                out.append(self._torch_candidate(rel, variant, source, label, pypi))
+        return out
+
+    def _torch_candidate(self, rel: Release, variant: CudaVariant | None, source: str, label: str | None,
+                         pypi: CudaVariant | None) -> Candidate:
+        plat = self._platform or Platform("linux", "x86_64")
+        name = f"torch {rel.version}+{label}" if label else f"torch {rel.version}"
+        skip: list[str] = []
+        if variant != pypi:
+            # Requires-Dist was read from the default-index wheel; the CUDA library pins of other
+            # builds differ (cu118 builds pin -cu11 packages, CPU builds pin none, and need no triton).
+            skip = [n for n in self.known() if n.startswith("nvidia-") or n == "cuda-toolkit"]
+            if variant is not None and not variant.is_cuda:
+                skip.append("triton")
+        abi = self.db.torch_abi(rel.version, plat, "pypi" if source == "pypi" else "pytorch")
+        return Candidate(
+            name="torch", version=rel.version, label=label, source=source,
+            variant=variant.label if variant else None, cxx11abi=abi,
+            index=self.locations.index_url(variant.label) if source == "index" and variant else None,
+            deps=self._deps(rel, skip=skip, parent=name),
+            why=("the default-index build" + (f" ({variant.label})" if variant else "")) if source == "pypi"
+            else f"the {label} build from the PyTorch index",
+        )
+
+    # -- xformers -------------------------------------------------------------
+
+    def _xformers(self) -> list[Candidate]:
+        out: list[Candidate] = []
+        for rel in reversed(self.db.releases("xformers")):
+            if not self._release_ok(rel):
+                continue
+            pypi = self._xformers_pypi(rel)
+            if pypi is not None:
+                out.append(pypi)
+            for torch_v, variants, source in self.db.xformers_index_builds(rel.version):
+                ordered = sorted(variants, key=lambda v: (v.is_cuda, v.version or Version("0")), reverse=True)
+                for variant in ordered:
+                    build = f"xformers {rel.version}+{variant.label}"
+                    if not self._variant_ok(build, "xformers", variant, torch_v):
+                        continue
+                    parent = f"{build} (PyTorch-index build for torch {torch_v}+{variant.label})"
+                    deps = self._deps(rel, skip=["torch"], parent=parent) + (
+                        Req("torch", SpecifierSet(f"=={torch_v}"), variant=variant.label, parent=parent),)
+                    out.append(Candidate(
+                        name="xformers", version=rel.version, label=variant.label, source="index",
+                        variant=variant.label, index=self.locations.index_url(variant.label), deps=deps,
+                        why=f"built for torch {torch_v}+{variant.label} (PyTorch index; {source})",
+                    ))
+        return out
+
+    def _xformers_pypi(self, rel: Release) -> Candidate | None:
+        """The default-index build; its torch edge is the torch its extension was built for."""
+        desc = f"xformers {rel.version}"
+        info = None
+        for wheel in rel.wheels():
+            if wheel.runs_on(self._platform, self._python):
+                bi = rel.build_info.get(wheel.filename)
+                if isinstance(bi, dict) and isinstance(bi.get("torch"), str):
+                    info = bi
+                    break
+        deps = self._deps(rel, skip=["torch"], parent=desc)
+        if info is None:
+            # No build info for this wheel: Requires-Dist is all we know (pure-Python builds).
+            req = rel.requirement_on("torch", self._platform, self._python)
+            torch_req = _req(req, desc) if req is not None else None
+            return Candidate("xformers", rel.version, None, "pypi", deps=deps + ((torch_req,) if torch_req else ()),
+                             why="Requires-Dist (no build info recorded)")
+        try:
+            built = Version(str(info["torch"]))
+        except InvalidVersion:
+            return None
+        variant = built.local  # "cu121"
+        if variant is not None and self.target.cuda is not None and variant != self.target.cuda.label:
+            self.reject("xformers", desc, "cuda",
+                        f"{desc} from the default index was built for torch {built}; the target wants "
+                        f"{self.target.cuda.label}")
+            return None
+        parent = f"{desc} (built for torch {built})"
+        torch_req = Req("torch", SpecifierSet(f"=={built.public}"), variant=variant, parent=parent)
+        return Candidate("xformers", rel.version, None, "pypi", variant=variant, deps=deps + (torch_req,),
+                         why=f"its extension was built for torch {built} (cpp_lib.json)")
+
+    # -- flash-attn -----------------------------------------------------------
+
+    def _flash_attn(self) -> list[Candidate]:
+        out: list[Candidate] = []
+        wheels = self.db.flash_attn_wheels("flash-attn")
+        py = self._python.cp_tag if self._python is not None else None
+        plat = str(self._platform) if self._platform is not None else None
+        seen: set[tuple[Version, str]] = set()
+        by_version: dict[Version, list[Candidate]] = {}
+        for w in sorted(wheels, key=lambda w: (w.version, w.python), reverse=True):
+            build = f"flash-attn {w.version}+{w.local_label}"
+            if plat is not None and w.platform != plat:
+                self.reject("flash-attn", f"flash-attn {w.version}", "platform",
+                            f"flash-attn {w.version} has no prebuilt wheel for {plat}")
+                continue
+            if py is not None and w.python != py:
+                self.reject("flash-attn", f"flash-attn {w.version}", "python",
+                            f"flash-attn {w.version} has no prebuilt wheel for Python {self._python}")
+                continue
+            if not self._gpu_ok_for_kernel("flash-attn", w.version):
+                continue
+            if (w.version, w.local_label) in seen:
+                continue
+            seen.add((w.version, w.local_label))
+            major = _cuda_major(w.cuda)
+            parent = f"{build} ({w.filename})"
+            rel = self.db.release("flash-attn", w.version)
+            deps = self._deps(rel, skip=["torch"], parent=parent) if rel else ()
+            deps += (Req("torch", SpecifierSet(f"=={w.torch_minor}.*"), cuda_major=major, cxx11abi=w.cxx11abi,
+                         parent=parent),)
+            by_version.setdefault(w.version, []).append(Candidate(
+                name="flash-attn", version=w.version, label=w.local_label, source="url",
+                url=self.locations.wheel_url(w.url), cxx11abi=w.cxx11abi, deps=deps,
+                why=f"the prebuilt wheel for torch {w.torch_minor}, CUDA {major}, "
+                    f"cxx11abi={'TRUE' if w.cxx11abi else 'FALSE'}, {w.python}",
+            ))
+        for version in sorted(by_version, reverse=True):
+            # Within a release prefer the newest CUDA label; ABI order does not matter (torch decides).
+            out.extend(sorted(by_version[version], key=lambda c: c.label or "", reverse=True))
+        if "flash-attn" in self.allow_build:
+            for rel in reversed(self.db.releases("flash-attn")):
+                if not self._release_ok(rel, need_wheel=False) or not self._gpu_ok_for_kernel("flash-attn", rel.version):
+                    continue
+                rec = rel.metadata[0] if rel.metadata else None
+                out.append(Candidate(
+                    name="flash-attn", version=rel.version, label=None, source="sdist",
+                    deps=self._deps(rel, parent=f"flash-attn {rel.version} (sdist)"),
+                    why="built from the sdist on the target (--allow-build flash-attn)",
+                    requires_dist=rec.requires_dist if rec else (),
+                ))
+        elif self.db.releases("flash-attn"):
+            self.reject("flash-attn", "flash-attn (sdist)", "sdist",
+                        "flash-attn's releases on the index are sdists only; attnlock never plans a build "
+                        "unless asked (--allow-build flash-attn)")
+        return out
+
+    def _gpu_ok_for_kernel(self, package: str, version: Version) -> bool:
+        gpu = self.target.gpu
+        if gpu is None:
+            return True
+        for rec in self.db.curated_records("flash_attn", "requirement"):
+            if canonical(str(rec.get("package", ""))) != package:
+                continue
+            try:
+                if not SpecifierSet(str(rec.get("versions", ""))).contains(version, prereleases=True):
+                    continue
+            except ValueError:
+                continue
+            lo, hi = rec.get("min_compute_capability"), rec.get("max_compute_capability")
+            low = ComputeCapability.parse(str(lo)) if lo else None
+            high = ComputeCapability.parse(str(hi)) if hi else None
+            if (low is not None and gpu < low) or (high is not None and gpu > high):
+                need = f"{low}+" if low is not None else f"≤ {high}"
+                if low is not None and high is not None:
+                    need = f"{low} … {high}"
+                self.reject(package, f"{package} {version}", "gpu",
+                            f"{package} {rec.get('versions')} needs {need}; this GPU is {gpu}{self._gpu_suffix()}")
+                return False
+        return True
+
+    # -- torchvision / torchaudio ---------------------------------------------
+
+    def _companion(self, name: str) -> list[Candidate]:
+        out: list[Candidate] = []
+        for rel in reversed(self.db.releases(name)):
+            if not self._release_ok(rel):
+                continue
+            treq = rel.requirement_on("torch", self._platform, self._python)
+            pinned = _exact(treq.specifier) if treq is not None else None
+            base = self._deps(rel, skip=["torch"], parent=f"{name} {rel.version}")
+            if pinned is None:
+                deps = base + ((_req(treq, f"{name} {rel.version}"),) if treq is not None else ())
+                out.append(Candidate(name, rel.version, None, "pypi", deps=deps, why="Requires-Dist"))
+                continue
+            pypi = self._pypi_variant(pinned)
+            parent = f"{name} {rel.version} (pairs with torch {pinned})"
+            if pypi is None or self.target.cuda is None or pypi == self.target.cuda:
+                out.append(Candidate(
+                    name, rel.version, None, "pypi", variant=pypi.label if pypi else None,
+                    deps=base + (Req("torch", SpecifierSet(f"=={pinned}"), variant=pypi.label if pypi else None,
+                                     parent=parent),),
+                    why=f"pairs with torch {pinned}" + (f" ({pypi.label})" if pypi else "")))
+            tv = self.db.torch_variants(pinned)
+            plat = self._platform or Platform("linux", "x86_64")
+            if tv is None or plat.os not in ("linux", "windows"):
+                continue
+            for variant in tv.index:
+                if variant == pypi:
+                    continue
+                build = f"{name} {rel.version}+{variant.label}"
+                if self.target.cuda is not None and variant != self.target.cuda:
+                    continue
+                out.append(Candidate(
+                    name, rel.version, variant.label, "index", variant=variant.label,
+                    index=self.locations.index_url(variant.label),
+                    deps=base + (Req("torch", SpecifierSet(f"=={pinned}"), variant=variant.label,
+                                     parent=f"{build} (pairs with torch {pinned}+{variant.label})"),),
+                    why=f"the {variant.label} build from the PyTorch index, paired with torch {pinned}+{variant.label}",
+                ))
+        return out
+
+    # -- everything else ------------------------------------------------------
+
+    def _generic(self, name: str, extras: frozenset[str]) -> list[Candidate]:
+        out: list[Candidate] = []
+        may_build = name in self.allow_build
+        for rel in reversed(self.db.releases(name)):
+            if not self._release_ok(rel, need_wheel=not may_build):
+                continue
+            sdist = not rel.has_wheel_for(self._platform, self._python)
+            out.append(Candidate(
+                name, rel.version, None, "sdist" if sdist else "pypi", extras=extras,
+                deps=self._deps(rel, extras, parent=f"{name} {rel.version}"),
+                why="Requires-Dist of the release" if not sdist else "built from the sdist (--allow-build)",
+                requires_dist=rel.metadata[0].requires_dist if sdist and rel.metadata else (),
+            ))
+        return out
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _req(r: Requirement, parent: str | None) -> Req:
+    return Req(canonical(r.name), r.specifier, extras=frozenset(canonical(e) for e in r.extras), parent=parent)
+
+
+def _exact(spec: SpecifierSet) -> Version | None:
+    for s in spec:
+        if s.operator in ("==", "===") and "*" not in s.version:
+            try:
+                return Version(Version(s.version).public)
+            except InvalidVersion:
+                return None
+    return None
+
+
+def _cuda_major(label: str) -> int | None:
+    m = re.fullmatch(r"cu(\d+)", label)
+    if not m:
+        return None
+    digits = m.group(1)
+    return int(digits) if len(digits) <= 2 else int(digits[:-1])
+
+
+def _arch_runs(archs: Iterable[ComputeCapability], gpu: ComputeCapability) -> bool:
+    """Whether code built for ``archs`` runs on ``gpu``: a cubin for sm_XY runs on sm_XZ, Z ≥ Y.
+
+    https://docs.nvidia.com/cuda/cuda-c-programming-guide/#binary-compatibility
+    """
+    return any(a.major == gpu.major and a.minor <= gpu.minor for a in archs)

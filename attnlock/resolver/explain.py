@@ -1,0 +1,176 @@
+"""Why no plan exists, and the nearest target that has one.
+
+Built from two things: the filters that emptied a package (a candidate source's rejections:
+GPU architecture, driver, CUDA variant, Python, platform) and resolvelib's
+``ResolutionImpossible`` causes (which requirement, from which parent), followed by a search
+that relaxes the target one field at a time and reports the first that resolves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from attnlock.errors import NoPlanError
+from attnlock.model import Exclusion
+from attnlock.resolver.candidates import Candidate, CandidateSource
+from attnlock.resolver.requirement import Req
+
+if TYPE_CHECKING:
+    from attnlock.resolver.resolve import _Session
+
+# The most telling filter first: a GPU or driver that cannot run a build says more than a
+# Python tag.
+_FILTER_ORDER = ("gpu", "driver", "cuda", "known-bad", "python", "platform", "sdist", "yanked", "torch-target")
+
+
+def explain_empty(session: _Session, name: str, source: CandidateSource) -> NoPlanError:
+    """No build of ``name`` survives the target's filters: say which filter and what would work."""
+    rejections = source.rejections.get(name, [])
+    by_filter: dict[str, list[str]] = {}
+    for r in rejections:
+        by_filter.setdefault(r.filter, [])
+        if r.message not in by_filter[r.filter]:
+            by_filter[r.filter].append(r.message)
+    message = f"no build of {name} fits the target"
+    for f in _FILTER_ORDER:
+        if f == "torch-target" and len(by_filter) > 1:
+            continue
+        if by_filter.get(f):
+            msgs = by_filter[f]
+            message = msgs[0] if len(msgs) == 1 else f"{msgs[0]} (and {len(msgs) - 1} more like it)"
+            if f == "torch-target":
+                message = f"no torch release in the database matches --torch {session.target.torch}"
+            break
+    else:
+        if not rejections and not source.known() & {name}:
+            message = f"the database has no releases of {name}"
+    return NoPlanError(message, hint=_nearest(session, [Req(name)], avoid=name))
+
+
+def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
+            causes: list[tuple[Req, Candidate | None]], applied: list[Exclusion]) -> NoPlanError:
+    """Turn a failed resolution into one sentence of cause and a hint naming what would work."""
+    from attnlock.resolver.resolve import _Impossible, _run
+
+    # 1. A wanted package with no build for the target at all.
+    for root in sorted(roots, key=lambda r: r.name != "torch"):
+        if not source.candidates(root.name, root.extras):
+            return explain_empty(session, root.name, source)
+    # 2. A package with no build for the target's torch.
+    torch_roots = [r for r in roots if r.name == "torch"]
+    for root in roots:
+        if root.name == "torch":
+            continue
+        try:
+            _run(source, [*torch_roots, root])
+        except _Impossible as exc:
+            return _no_build_for_torch(session, root, [*torch_roots, root], exc.causes, applied)
+    # 3. The wanted packages conflict with each other.
+    lines = _cause_lines(causes)
+    message = "the wanted packages need different torch builds: " + "; ".join(lines) if lines else \
+        "no combination of the wanted packages' builds works together"
+    return NoPlanError(message, hint=_nearest(session, roots))
+
+
+def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
+                        causes: list[tuple[Req, Candidate | None]], applied: list[Exclusion]) -> NoPlanError:
+    target = session.target
+    torch_words = _torch_words(session)
+    name = root.name + (str(root.specifier) if root.specifier else "")
+    if torch_words:
+        message = f"no {name} release was built for {torch_words}"
+    else:
+        lines = _cause_lines(causes)
+        message = f"no {name} build fits the target" + (": " + "; ".join(lines) if lines else "")
+    bad = [e for e in applied if e.package == root.name]
+    if bad and torch_words:
+        message = f"no usable {name} release for {torch_words}: " + "; ".join(
+            f"{e.package}{e.specifier} is {e.reason}" for e in bad)
+    hint = None
+    if target.torch is not None or target.cuda is not None:
+        found = _closest_torch(session, roots)
+        if found is not None and "torch" in found:
+            t = found["torch"]
+            hint = f"{t.describe()} has one ({found[root.name].describe()})"
+            message += f"; {hint}"
+            hint = f"use --torch {t.full_version if t.label else t.version}" + (
+                f" --cuda {t.variant}" if t.variant else "")
+    return NoPlanError(message, hint=hint or _nearest(session, roots, avoid=root.name))
+
+
+def _closest_torch(session: _Session, roots: list[Req]) -> dict[str, Candidate] | None:
+    """The plan for the torch release closest to the target's (newer first on a tie), any CUDA variant."""
+    from packaging.specifiers import SpecifierSet
+
+    from attnlock.resolver.resolve import _Impossible, _run
+
+    target = session.target
+    relaxed = session.source(replace(target, torch=None, cuda=None))
+    versions = sorted({c.version for c in relaxed.candidates("torch")})
+    if not versions:
+        return None
+    spec = target.torch
+    inside = [i for i, v in enumerate(versions) if spec is None or spec.contains(v, prereleases=True)]
+    anchor = inside[-1] if inside else len(versions) - 1
+    order = sorted(range(len(versions)), key=lambda i: (abs(i - anchor), -i))
+    others = [r for r in roots if r.name != "torch"]
+    for i in order[:12]:
+        try:
+            return _run(relaxed, [Req("torch", SpecifierSet(f"=={versions[i]}")), *others])
+        except _Impossible:
+            continue
+    return None
+
+
+def _torch_words(session: _Session) -> str | None:
+    t = session.target
+    if t.torch is None and t.cuda is None:
+        return None
+    spec = str(t.torch) if t.torch is not None else ""
+    if spec.startswith("==") and "," not in spec and "*" not in spec:
+        words = f"torch {spec[2:]}"
+        return words + (f"+{t.cuda.label}" if t.cuda else "")
+    words = f"torch{spec}" if spec else "torch"
+    return words + (f" ({t.cuda.label})" if t.cuda else "")
+
+
+def _cause_lines(causes: list[tuple[Req, Candidate | None]]) -> list[str]:
+    lines: list[str] = []
+    for req, parent in causes:
+        who = req.parent or (parent.describe() if parent is not None else "you")
+        line = f"{who} needs {req.describe()}"
+        if line not in lines:
+            lines.append(line)
+    return lines[:4]
+
+
+def _nearest(session: _Session, roots: Sequence[Req], avoid: str | None = None) -> str | None:
+    """Relax the target one field at a time (then drop a package); the first plan found, in words."""
+    from attnlock.resolver.resolve import _Impossible, _run
+
+    t = session.target
+    trials = []
+    if t.torch is not None:
+        trials.append(("without the torch range", replace(t, torch=None), roots))
+    if t.cuda is not None:
+        trials.append((f"with another CUDA variant than {t.cuda.label}", replace(t, cuda=None), roots))
+    if t.torch is not None and t.cuda is not None:
+        trials.append(("with another torch and CUDA variant", replace(t, torch=None, cuda=None), roots))
+    if t.driver is not None:
+        trials.append((f"with a newer driver than {t.driver}", replace(t, driver=None), roots))
+    if t.python is not None:
+        trials.append((f"on another Python than {t.python}", replace(t, python=None), roots))
+    if avoid is not None:
+        rest = [r for r in roots if r.name != avoid]
+        if rest:
+            trials.append((f"without {avoid}", t, rest))
+    for words, target, rs in trials:
+        try:
+            found = _run(session.source(target), rs)
+        except _Impossible:
+            continue
+        picks = ", ".join(c.describe() for n, c in sorted(found.items()) if n in {r.name for r in rs} | {"torch"})
+        return f"{words} a plan exists: {picks}"
+    return None

@@ -1,0 +1,59 @@
+"""Requirements the resolver works with: a name, a version range and, for torch, the build it needs.
+
+A PEP 508 requirement cannot say "the cu128 build of torch 2.10.0" or "any torch 2.3.x built
+for CUDA 12 with the pre-C++11 ABI"; xformers' build info and flash-attn's wheel labels say
+exactly that, so a :class:`Req` carries those build constraints beside the specifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from packaging.specifiers import SpecifierSet
+
+if TYPE_CHECKING:
+    from attnlock.resolver.candidates import Candidate
+
+
+@dataclass(frozen=True)
+class Req:
+    """What one parent (or the user, when ``parent`` is None) asks of a package."""
+
+    name: str
+    specifier: SpecifierSet = field(default_factory=SpecifierSet)
+    variant: str | None = None  # the torch build label that must be chosen ("cu128", "cpu")
+    cuda_major: int | None = None  # the CUDA major the torch build must have (flash-attn wheels)
+    cxx11abi: bool | None = None  # the C++ ABI the torch build must have (flash-attn wheels)
+    extras: frozenset[str] = frozenset()
+    parent: str | None = None  # "xformers 0.0.35 (built for torch 2.10.0+cu128)"; None: the user
+
+    def satisfied_by(self, cand: Candidate) -> bool:
+        """Whether ``cand`` meets the range and every build constraint."""
+        if cand.name != self.name:
+            return False
+        if not self.specifier.contains(cand.version, prereleases=True if _pre(self.specifier) else None):
+            return False
+        if self.variant is not None and cand.variant != self.variant:
+            return False
+        if self.cuda_major is not None and cand.cuda_major != self.cuda_major:
+            return False
+        if self.cxx11abi is not None and cand.cxx11abi is not None and cand.cxx11abi != self.cxx11abi:
+            return False
+        return self.extras <= cand.extras
+
+    def describe(self) -> str:
+        """``torch==2.10.0 (cu128 build)``: the requirement in words."""
+        text = self.name + (f"[{','.join(sorted(self.extras))}]" if self.extras else "") + str(self.specifier)
+        build = []
+        if self.variant is not None:
+            build.append(f"{self.variant} build")
+        if self.cuda_major is not None:
+            build.append(f"CUDA {self.cuda_major}")
+        if self.cxx11abi is not None:
+            build.append(f"cxx11abi={'TRUE' if self.cxx11abi else 'FALSE'}")
+        return text + (f" ({', '.join(build)})" if build else "")
+
+
+def _pre(spec: SpecifierSet) -> bool:
+    return any(s.prereleases for s in spec)

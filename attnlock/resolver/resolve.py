@@ -1,0 +1,326 @@
+"""Resolution: a Target and the wanted packages in, one Plan (or a NoPlanError that says why) out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from attnlock.database.store import Database
+from attnlock.errors import NoPlanError, UsageError
+from attnlock.model import Exclusion, Index, Pin, Plan, Target, canonical
+from attnlock.resolver.candidates import Candidate, CandidateSource
+from attnlock.resolver.locations import DatabaseLocations, Locations
+from attnlock.resolver.requirement import Req
+
+# The packages `--with` names by default (../shared/CLI.md), in the order a plan lists them.
+COVERED = ("torch", "torchvision", "torchaudio", "triton", "xformers", "flash-attn", "jax", "unsloth")
+
+_MAX_ROUNDS = 5000
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One package the user asked for, with an optional range (``xformers==0.0.27``)."""
+
+    name: str
+    specifier: SpecifierSet
+    extras: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, text: str) -> Wanted:
+        try:
+            req = Requirement(text.strip())
+        except InvalidRequirement:
+            raise UsageError(f"malformed package {text!r} in --with",
+                             hint="write names, optionally with a range: torch,xformers==0.0.27") from None
+        if req.url or req.marker:
+            raise UsageError(f"--with takes names and ranges, not URLs or markers: {text!r}")
+        return cls(canonical(req.name), req.specifier, frozenset(canonical(e) for e in req.extras))
+
+
+def parse_with(text: str | Sequence[str] | None) -> tuple[Wanted, ...] | None:
+    """``--with torch,xformers==0.0.27`` → wanted packages; None/empty means the default set."""
+    if text is None:
+        return None
+    items = [text] if isinstance(text, str) else list(text)
+    parts = [p for item in items for p in re.split(r",(?![^\[]*\])", item) if p.strip()]
+    if not parts:
+        return None
+    return tuple(Wanted.parse(p) for p in parts)
+
+
+def torch_target(target: Target) -> tuple[SpecifierSet | None, str | None]:
+    """The target's torch range with any local label moved out: ``==2.3.1+cu118`` → (==2.3.1, cu118)."""
+    if target.torch is None:
+        return None, target.cuda.label if target.cuda else None
+    variant = target.cuda.label if target.cuda else None
+    specs = []
+    for s in target.torch:
+        m = re.fullmatch(r"([^+]+)\+(.+)", s.version)
+        if m and s.operator in ("==", "==="):
+            specs.append(f"=={m.group(1)}")
+            variant = m.group(2).lower()
+        else:
+            specs.append(str(s))
+    return SpecifierSet(",".join(specs)), variant
+
+
+def resolve(
+    db: Database,
+    target: Target,
+    wanted: Sequence[Wanted] | None = None,
+    *,
+    allow_build: Iterable[str] = (),
+    locations: Locations | None = None,
+) -> Plan:
+    """The plan for ``target``: the newest builds of ``wanted`` (default: every covered package
+    with a release for the target) that work together.  Raises :class:`NoPlanError` saying why
+    none exists and what would work, :class:`UsageError` for unknown packages."""
+    session = _Session(db, _normalise(target), locations or DatabaseLocations(db), frozenset(canonical(a) for a in allow_build))
+    return session.plan(wanted)
+
+
+def _normalise(target: Target) -> Target:
+    from attnlock.model import CudaVariant
+
+    spec, variant = torch_target(target)
+    cuda = target.cuda
+    if variant is not None and (cuda is None or cuda.label != variant):
+        cuda = CudaVariant.parse(variant)
+    return replace(target, torch=spec, cuda=cuda)
+
+
+class _Session:
+    """One resolve call: sources per (relaxed) target, and the known-bad exclusion loop."""
+
+    def __init__(self, db: Database, target: Target, locations: Locations, allow_build: frozenset[str]) -> None:
+        self.db = db
+        self.target = target
+        self.locations = locations
+        self.allow_build = allow_build
+        self.excluded: dict[str, list[tuple[SpecifierSet, str]]] = {}
+
+    def source(self, target: Target | None = None,
+               excluded: dict[str, list[tuple[SpecifierSet, str]]] | None = None) -> CandidateSource:
+        return _TargetSource(self.db, target or self.target, self.locations, self.allow_build,
+                             excluded=dict(self.excluded if excluded is None else excluded))
+
+    # -- entry ----------------------------------------------------------------
+
+    def plan(self, wanted: Sequence[Wanted] | None) -> Plan:
+        source = self.source()
+        known = set(COVERED) | set(source.known())
+        if wanted is not None:
+            unknown = [w.name for w in wanted if w.name not in known]
+            if unknown:
+                raise UsageError(
+                    f"unknown package{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
+                    hint=f"--with takes packages the database covers: {', '.join(c for c in COVERED)}",
+                )
+            missing = [w.name for w in wanted if w.name not in source.known()]
+            if missing:
+                raise NoPlanError(f"the database has no releases of {', '.join(missing)}",
+                                  hint="run `attnlock db refresh`, or leave it out of --with")
+        notes: list[str] = []
+        if wanted is None:
+            wanted, notes = self._default_wanted(source)
+        roots = self._roots(wanted)
+        excluded = self.excluded
+        applied: list[Exclusion] = []
+        for _ in range(10):
+            src = self.source(excluded=excluded)
+            try:
+                result = _run(src, roots)
+            except _Impossible as exc:
+                from attnlock.resolver.explain import explain
+
+                raise explain(self, roots, src, exc.causes, applied) from None
+            hit = self._known_bad_hit(result)
+            if hit is None:
+                return self._build_plan(src, result, wanted, notes, applied)
+            name, spec, exclusion = hit
+            excluded.setdefault(name, []).append((spec, exclusion.reason))
+            applied.append(exclusion)
+        raise NoPlanError("known-bad combinations keep matching; no plan found after 10 exclusions")
+
+    def _roots(self, wanted: Sequence[Wanted]) -> list[Req]:
+        roots = []
+        for w in wanted:
+            extras = w.extras
+            if w.name == "jax" and not extras and self.target.cuda is not None and self.target.cuda.is_cuda \
+                    and self.target.cuda.version is not None:
+                extras = frozenset({f"cuda{self.target.cuda.version.major}"})
+            roots.append(Req(w.name, w.specifier, extras=extras))
+        return roots
+
+    def _default_wanted(self, source: CandidateSource) -> tuple[tuple[Wanted, ...], list[str]]:
+        """Every covered package with a release for the target that fits with the ones before it."""
+        chosen: list[Wanted] = []
+        notes: list[str] = []
+        for name in COVERED:
+            if name not in source.known():
+                continue
+            w = Wanted(name, SpecifierSet())
+            if not source.candidates(name):
+                reasons = sorted({r.message for r in source.rejections.get(name, []) if r.filter != "torch-target"})
+                notes.append(f"{name}: left out, no release for the target" + (f" ({reasons[0]})" if reasons else ""))
+                continue
+            try:
+                _run(source, self._roots([*chosen, w]))
+            except _Impossible as exc:
+                from attnlock.resolver.explain import explain
+
+                err = explain(self, self._roots([*chosen, w]), source, exc.causes, [])
+                notes.append(f"{name}: left out, {err.message}")
+                continue
+            chosen.append(w)
+        if not chosen:
+            from attnlock.resolver.explain import explain_empty
+
+            raise explain_empty(self, "torch", source)
+        return tuple(chosen), notes
+
+    def _known_bad_hit(self, result: dict[str, Candidate]) -> tuple[str, SpecifierSet, Exclusion] | None:
+        versions = {n: c.version for n, c in result.items()}
+        for kb in self.db.known_bad():
+            if kb.matches(versions, self.target.gpu):
+                # Exclude the kernel package's release (it depends on torch, not the reverse).
+                names = [n for n in kb.packages if n != "torch"] or list(kb.packages)
+                name = names[0]
+                spec = kb.packages[name]
+                others = ", ".join(f"{n}{s}" for n, s in kb.packages.items() if n != name)
+                return name, spec, Exclusion(
+                    package=name, specifier=str(spec) or "*",
+                    reason=f"known bad with {others}: {kb.reason}" if others else f"known bad: {kb.reason}",
+                    evidence=kb.evidence or None,
+                )
+        return None
+
+    # -- plan -----------------------------------------------------------------
+
+    def _build_plan(self, source: CandidateSource, result: dict[str, Candidate], wanted: Sequence[Wanted],
+                    notes: list[str], applied: list[Exclusion]) -> Plan:
+        wanted_names = [w.name for w in wanted]
+        order = {n: i for i, n in enumerate(COVERED)}
+        names = sorted(result, key=lambda n: (order.get(n, len(order)), n))
+        required_by: dict[str, list[str]] = {}
+        for cand in result.values():
+            for dep in cand.deps:
+                if dep.name in result:
+                    required_by.setdefault(dep.name, []).append(cand.describe())
+        pins = []
+        for name in names:
+            cand = result[name]
+            pins.append(Pin(
+                package=name,
+                specifier=SpecifierSet(f"=={cand.version}"),
+                version=cand.full_version,
+                index=cand.index,
+                url=cand.url,
+                reason=self._reason(source, cand, name in wanted_names, required_by.get(name, [])),
+                build=cand.variant if cand.name != "flash-attn" else cand.label,
+                sdist=cand.source == "sdist",
+                requires_dist=cand.requires_dist,
+            ))
+        indexes: dict[str, list[str]] = {}
+        labels: dict[str, str] = {}
+        for p in pins:
+            if p.index:
+                indexes.setdefault(p.index, []).append(p.package)
+                labels[p.index] = p.build or "pytorch"
+        excluded = list(applied)
+        present = set(result)
+        for kb in self.db.known_bad():
+            if set(kb.packages) <= present:
+                name = next((n for n in kb.packages if n != "torch"), next(iter(kb.packages)))
+                others = ", ".join(f"{n}{s}" for n, s in kb.packages.items() if n != name)
+                item = Exclusion(name, str(kb.packages[name]) or "*",
+                                 f"known bad with {others}: {kb.reason}" if others else f"known bad: {kb.reason}",
+                                 kb.evidence or None)
+                if item not in excluded:
+                    excluded.append(item)
+        notes = list(notes) + _cuda_major_warnings(result)
+        return Plan(
+            target=self.target,
+            pins=tuple(pins),
+            indexes=tuple(Index(url, f"pytorch-{labels[url]}", tuple(pk)) for url, pk in indexes.items()),
+            excluded=tuple(excluded),
+            notes=tuple(notes),
+        )
+
+    def _reason(self, source: CandidateSource, cand: Candidate, wanted: bool, required_by: list[str]) -> str:
+        first = next(iter(source.candidates(cand.name, cand.extras)), None)
+        newest = first is not None and first.key == cand.key
+        head = cand.describe()
+        if cand.name == "torch" and self.target.torch:
+            choice = f"newest torch in {self.target.torch} that fits"
+        elif newest:
+            choice = "newest build for the target"
+        elif cand.name == "torch":
+            choice = "newest torch for which every wanted package has a build"
+        else:
+            choice = "newest build that fits the rest of the plan"
+        who = "" if wanted else f"; required by {', '.join(sorted(set(required_by)))}" if required_by else ""
+        return f"{head}: {choice}; {cand.why}{who}"
+
+
+class _TargetSource(CandidateSource):
+    """The candidate source plus the target's torch range as a filter on torch."""
+
+    def candidates(self, name: str, extras: frozenset[str] = frozenset()) -> list[Candidate]:
+        found = super().candidates(name, extras)
+        spec = self.target.torch
+        if name != "torch" or spec is None:
+            return found
+        kept = []
+        for c in found:
+            if spec.contains(c.version, prereleases=True):
+                kept.append(c)
+            else:
+                self.reject("torch", c.describe(), "torch-target", f"{c.describe()} is outside --torch {spec}")
+        return kept
+
+
+class _Impossible(Exception):
+    def __init__(self, causes: list[tuple[Req, Candidate | None]]) -> None:
+        super().__init__("resolution impossible")
+        self.causes = causes
+
+
+def _run(source: CandidateSource, roots: Sequence[Req]) -> dict[str, Candidate]:
+    """One resolvelib run; the mapping of chosen candidates, or :class:`_Impossible` with causes."""
+    from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
+
+    from attnlock.resolver.provider import Provider
+
+    resolver: Resolver = Resolver(Provider(source), BaseReporter())  # type: ignore[type-arg]
+    try:
+        result = resolver.resolve(roots, max_rounds=_MAX_ROUNDS)
+    except ResolutionImpossible as exc:
+        raise _Impossible([(c.requirement, c.parent) for c in exc.causes]) from None
+    except ResolutionTooDeep:
+        raise _Impossible([]) from None
+    return dict(result.mapping)
+
+
+def _cuda_major_warnings(result: dict[str, Candidate]) -> list[str]:
+    majors: dict[int, list[str]] = {}
+    for name, cand in result.items():
+        m = re.search(r"-cu(\d+)$", name) or re.search(r"-cuda(\d+)-", name)
+        major = int(m.group(1)) if m else cand.cuda_major if name == "torch" else None
+        if major is not None:
+            majors.setdefault(major, []).append(cand.describe())
+    if len(majors) > 1:
+        parts = "; ".join(f"CUDA {k}: {', '.join(v)}" for k, v in sorted(majors.items()))
+        return [f"warning: two CUDA majors side by side ({parts}); each loads its own libraries"]
+    return []
+
+
+def newest_version(candidates: Iterable[Candidate]) -> Version | None:
+    """The newest version among ``candidates``."""
+    return max((c.version for c in candidates), default=None)
