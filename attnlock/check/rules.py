@@ -236,6 +236,7 @@ def flash_attn_label_rules(iset: InstallSet, env: Env, db: Database | None, entr
         if e.name != "flash-attn" or e.exact_version is None or not e.exact_version.local:
             continue
         local = e.exact_version.local
+        shown = f"{e.exact_version.public}+{_written_label(e.text) or local}"
         m = _FA_LABEL.search(local)
         if not m:
             continue
@@ -244,7 +245,7 @@ def flash_attn_label_rules(iset: InstallSet, env: Env, db: Database | None, entr
             if torch is None or not any(_contains(torch.spec, r.version) for r in _db_releases(db, _TORCH)
                                         if f"{r.version.major}.{r.version.minor}" == built_minor):
                 out.append(_finding(
-                    "AL201", e, f"flash-attn {e.exact_version} is built for torch {built_minor} but torch is not "
+                    "AL201", e, f"flash-attn {shown} is built for torch {built_minor} but torch is not "
                     "pinned: the installer keeps or installs any torch and the extension fails to load",
                     ["flash-attn", _TORCH], f"add a pin torch=={built_minor}.* matching the build"))
             continue
@@ -254,7 +255,7 @@ def flash_attn_label_rules(iset: InstallSet, env: Env, db: Database | None, entr
         if built_minor != have_minor:
             fix, new = _fa_fix(e, wheels, have_minor)
             out.append(_finding(
-                "AL102", e, f"flash-attn {e.exact_version} is built for torch {built_minor}, torch is pinned to "
+                "AL102", e, f"flash-attn {shown} is built for torch {built_minor}, torch is pinned to "
                 f"{have}: the wheel installs and then fails to import (undefined symbol)",
                 ["flash-attn", _TORCH], fix, new))
             continue
@@ -266,10 +267,16 @@ def flash_attn_label_rules(iset: InstallSet, env: Env, db: Database | None, entr
             if torch_abi is not None and torch_abi != built_abi:
                 fix, new = _fa_fix(e, [w for w in wheels if w.cxx11abi == torch_abi], have_minor)
                 out.append(_finding(
-                    "AL102", e, f"flash-attn {e.exact_version} is built with cxx11abi={built_abi}, torch {have} on "
+                    "AL102", e, f"flash-attn {shown} is built with cxx11abi={built_abi}, torch {have} on "
                     f"{env.platform} uses cxx11abi={torch_abi}: the extension fails to load (undefined symbol)",
                     ["flash-attn", _TORCH], fix, new))
     return out
+
+
+def _written_label(text: str) -> str | None:
+    """The local label as the file spells it (packaging lowercases ``cxx11abiFALSE``)."""
+    m = re.search(r"\+([A-Za-z0-9.]*torch\d+\.\d+[A-Za-z0-9.]*)", text)
+    return m.group(1) if m else None
 
 
 def _fa_wheels(db: Database | None, version: Version, torch_minor: str, env: Env,
@@ -448,13 +455,14 @@ def _check_pinned(db: Database, env: Env, root: str, rel: Release, req: Requirem
         if not known or any(_contains(spec, r.version) and _contains(pin.spec, r.version) for r in known):
             return
         have = _spec_text(pin.spec)
+    pinned_how = "pinned to" if pin.exact is not None else "limited to"
     build = _build_note(rel, env)
     if root == _TORCH:
         code = "AL103" if dep == "triton" else "AL101"
         target_entry = pin.entry
         new = render(target_entry.requirement, specifier=str(spec)) if target_entry.requirement else None
         out.append(_finding(
-            code, target_entry, f"torch {rel.version} requires {dep}{spec}; {dep} is pinned to {have}",
+            code, target_entry, f"torch {rel.version} requires {dep}{spec}; {dep} is {pinned_how} {have}",
             [dep, _TORCH], new, new if pin.exact is not None else None))
         return
     code = "AL104" if root in ("torchvision", "torchaudio") and dep == _TORCH else "AL101"
@@ -470,7 +478,7 @@ def _check_pinned(db: Database, env: Env, root: str, rel: Release, req: Requirem
     else:
         fix = f"{dep}{spec}"
     out.append(_finding(
-        code, root_entry, f"{root} {rel.version} requires {dep}{spec}{build}; {dep} is pinned to {have}",
+        code, root_entry, f"{root} {rel.version} requires {dep}{spec}{build}; {dep} is {pinned_how} {have}",
         [root, dep], fix, new))
 
 
@@ -529,15 +537,16 @@ def build_rules(iset: InstallSet, env: Env, db: Database, entries: list[Entry]) 
                 f"{name} {pin.exact} wheels were compiled against torch "
                 f"{', '.join(sorted(str(b) for b in built))}; torch is pinned to {have}: its C++/CUDA extensions "
                 "fail to load (the metadata does not say so)", [name, _TORCH],
-                new or f"pin the torch {name} {pin.exact} was built for", new))
+                new or f"torch=={sorted(built)[-1].public} (the torch {name} {pin.exact} was built for)", new))
             continue
         torch_variant = _variant_of_label(have.local)
         built_variants = {_variant_of_label(b.local) for b in same_public} - {None}
         if torch_variant is not None and built_variants and torch_variant not in built_variants:
-            index_ok = any(torch_variant in variants and any(_index_variant(d) == torch_variant for d in iset.indexes)
-                           for t, variants, _src in db.xformers_index_builds(pin.exact) if t.public == have.public)
-            if index_ok:
-                continue
+            index_builds = [variants for t, variants, _src in db.xformers_index_builds(pin.exact)
+                            if t.public == have.public]
+            variant_index = any(_index_variant(d) == torch_variant for d in iset.indexes)
+            if variant_index and (not index_builds or any(torch_variant in v for v in index_builds)):
+                continue  # the configured PyTorch index serves a matching build (or may: not recorded)
             labels = ", ".join(sorted(v.label for v in built_variants if v is not None))
             out.append(_finding(
                 "AL107", pin.entry,
@@ -606,7 +615,7 @@ def release_rules(iset: InstallSet, db: Database) -> list[Finding]:
                 continue  # a build of another index: its files are not in the derived data
         if not rel.wheels():
             continue
-        active = [env for env in iset.envs if e in iset.active(env)]
+        active = [env for env in iset.envs if any(x is e for x in iset.active(env))]
         if not active or any(rel.has_wheel_for(env.platform, env.python) for env in active):
             continue
         where = ", ".join(str(env) for env in active[:3]) + (f" and {len(active) - 3} more" if len(active) > 3 else "")
@@ -641,7 +650,7 @@ def torch_floats_rules(iset: InstallSet, db: Database) -> list[Finding]:
             continue
         exact = [s.version for s in req.specifier if s.operator == "==" and "*" not in s.version]
         fix = f"add torch=={exact[0]}" if exact else f"pin torch to one version in {req.specifier}"
-        here = f" ({e.text} leaves torch{_spec_text(torch_spec)})" if torch_entries else ""
+        here = f" (the file says only torch{torch_spec})" if torch_entries and str(torch_spec) else ""
         out.append(_finding(
             "AL201", e, f"{e.name} {e.exact_version} requires torch{req.specifier} but torch is not pinned{here}: "
             "the installer will move torch to satisfy it", [e.name or "", _TORCH], fix))
