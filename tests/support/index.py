@@ -52,12 +52,17 @@ def _project_of(filename: str) -> str:
 
 
 def _wheel_requires_python(path: Path) -> str | None:
-    with zipfile.ZipFile(path) as zf:
-        for n in zf.namelist():
-            if n.endswith(".dist-info/METADATA") and n.count("/") == 1:
-                msg = BytesHeaderParser().parsebytes(zf.read(n))
-                value = msg.get("Requires-Python")
-                return str(value) if value is not None else None
+    """Requires-Python from a wheel's METADATA; None when absent or the wheel is deliberately broken."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for n in zf.namelist():
+                if n.endswith(".dist-info/METADATA") and n.count("/") == 1:
+                    with zf.open(n) as fh:
+                        head = fh.read(64 * 1024)
+                    value = BytesHeaderParser().parsebytes(head).get("Requires-Python")
+                    return str(value) if value is not None else None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return None
     return None
 
 
