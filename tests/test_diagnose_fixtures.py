@@ -25,21 +25,32 @@ CASES = tomllib.loads((LOGS / "EXPECTED.toml").read_text(encoding="utf-8"))["cas
 PT = "https://download.pytorch.org/whl/"
 
 
+FA = "https://github.com/Dao-AILab/flash-attention/releases/download/v2.7.4.post1/"
+
+
 class FakeSource:
-    """A few database answers, enough for the fixtures (the real adapter is tested separately)."""
+    """A few invented database answers, enough to drive every fix computation.
+
+    The real adapter over attnlock.database is tested in test_diagnose_database.py.
+    """
 
     def __init__(self) -> None:
         self.builds = [
+            XformersBuild(Version("0.0.35"), Version("2.10.0+cu128"), None, None),
             XformersBuild(Version("0.0.27"), Version("2.3.1+cu121"), "cu121", PT + "cu121"),
             XformersBuild(Version("0.0.26.post1"), Version("2.3.0+cu121"), "cu121", PT + "cu121"),
             XformersBuild(Version("0.0.26.post1"), Version("2.3.0+cu118"), "cu118", PT + "cu118"),
             XformersBuild(Version("0.0.25.post1"), Version("2.2.2+cu121"), "cu121", PT + "cu121"),
-            XformersBuild(Version("0.0.35"), Version("2.10.0+cu128"), None, None),
+            XformersBuild(Version("0.0.22.post7"), Version("2.1.0+cu121"), None, None),
         ]
         self.requires = {
             ("xformers", "0.0.27"): ["numpy", "torch==2.3.1"],
             ("xformers", "0.0.26.post1"): ["numpy", "torch==2.3.0"],
             ("xformers", "0.0.25.post1"): ["numpy", "torch==2.2.2"],
+            ("torch", "2.3.1"): ['triton==2.3.1; platform_system == "Linux" and platform_machine == "x86_64"',
+                                 "typing-extensions>=4.8.0"],
+            ("torchvision", "0.18.0"): ["numpy", "torch==2.3.0"],
+            ("torchvision", "0.18.1"): ["numpy", "torch==2.3.1"],
         }
 
     def xformers_builds_for_torch(self, torch: Version) -> list[XformersBuild]:
@@ -59,10 +70,23 @@ class FakeSource:
         return None if reqs is None else [Requirement(r) for r in reqs]
 
     def flash_attn_wheels(self, version: Version | None = None) -> list[FlashAttnWheel]:
-        return []
+        out = []
+        for abi in (True, False):
+            for torch in ("2.4", "2.5"):
+                name = f"flash_attn-2.7.4.post1+cu12torch{torch}cxx11abi{'TRUE' if abi else 'FALSE'}-cp310-cp310-linux_x86_64.whl"
+                out.append(FlashAttnWheel(Version("2.7.4.post1"), FA + name, torch, "cu12", abi, "cp310"))
+        return out
+
+    def torch_cxx11abi(self, torch: Version, platform: str = "linux-x86_64") -> bool | None:
+        return {"2.4.0": False, "2.5.1": False}.get(torch.public)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
+def _case_id(case: dict[str, object]) -> str:
+    target = case.get("target")
+    return str(case["file"]) + (f"[{' '.join(target)}]" if isinstance(target, list) else "")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 def test_fixture_log(case: dict[str, object]) -> None:
     text = (LOGS / str(case["file"])).read_text(encoding="utf-8")
     argv = ["diagnose", "-", *case.get("target", [])]  # type: ignore[misc]
@@ -70,6 +94,8 @@ def test_fixture_log(case: dict[str, object]) -> None:
     found = diagnose(text, target=target, db=FakeSource())
     assert [d.id for d in found] == case["ids"]
     first = found[0]
+    for piece in case.get("cause", []):  # type: ignore[attr-defined]
+        assert piece in first.cause, (piece, first.cause)
     for piece in case.get("fix", []):  # type: ignore[attr-defined]
         assert piece in first.fix, (piece, first.fix)
     for piece in case.get("commands", []):  # type: ignore[attr-defined]
@@ -81,7 +107,7 @@ def test_fixture_log(case: dict[str, object]) -> None:
 
 def test_every_fixture_is_cited_and_expected() -> None:
     sources = (LOGS / "SOURCES.md").read_text(encoding="utf-8")
-    cited = dict(re.findall(r"^- `([^`]+)`: (https://\S+)", sources, re.MULTILINE))
+    cited = dict(re.findall(r"^- `([^`]+)`: (https://\S+|produced by .+)$", sources, re.MULTILINE))
     logs = sorted(p.name for p in LOGS.glob("*.log"))
     assert logs, "no fixtures"
     assert set(logs) == set(cited), set(logs) ^ set(cited)

@@ -93,6 +93,11 @@ _UV_DEP = re.compile(
     rf"(?:all versions of (?P<all>{_UV_NAME})|(?P<pkg>{_UV_NAME})(?P<pspec>{_UV_SPEC})?) depends? on "
     rf"(?P<dep>{_UV_NAME})(?P<dspec>{_UV_SPEC})?"
 )
+# A pin that reached uv through a constraints file is not named as one:
+# "xformers>=0.0.27 depends on torch==2.3.1 and torch==2.3.0, we can conclude …".
+_UV_CONSTRAINT = re.compile(
+    rf"depends? on (?P<dep>{_UV_NAME})(?:{_UV_SPEC})? and (?P=dep)(?P<spec>{_UV_SPEC})"
+)
 _UV_USER = re.compile(
     rf"(?:you require|your project depends on|you requested|the requirements include) (?P<name>{_UV_NAME})(?P<spec>{_UV_SPEC})?"
 )
@@ -101,6 +106,7 @@ _UV_USER = re.compile(
 def join_uv(text: str) -> str:
     """uv's explanation as one line: tree glyphs dropped, wrapped lines joined."""
     text = re.sub(r"[×╰─▶│├└]", " ", text)
+    text = re.sub(r"\{[^{}]*\}", "", text)  # marker annotations: torch{sys_platform == 'linux'}==2.7.1
     return " ".join(text.split())
 
 
@@ -119,6 +125,9 @@ def parse_uv(explanation: str) -> Conflict:
     for m in _UV_USER.finditer(flat):
         name = _name(m.group("name"))
         requested.setdefault(name, Requested(name, _spec(m.group("spec"))))
+    for m in _UV_CONSTRAINT.finditer(flat):
+        name = _name(m.group("dep"))
+        requested.setdefault(name, Requested(name, _spec(m.group("spec")), constraint=True))
     for m in _UV_DEP.finditer(flat):
         pkg = m.group("all") or m.group("pkg")
         spec = _spec(m.group("pspec"))

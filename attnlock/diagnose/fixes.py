@@ -49,16 +49,15 @@ def _pip(*args: str, index: str | None = None) -> str:
 # ---------------------------------------------------------------- xformers built for another torch
 
 def _pick_build(builds: list[XformersBuild], want: Version, label: str | None) -> XformersBuild | None:
-    for b in builds:
-        if b.torch == want:
-            return b
-    for b in builds:
-        if label and b.variant == label:
-            return b
-    for b in builds:
-        if not label and b.variant is None:
-            return b
-    return None
+    """The build for ``want``: a torch with a local label (``+cu121``) came from the PyTorch index of
+    that label, so that index's build first, then a default-index build compiled for the same label;
+    a torch without a label came from the default index, so its build."""
+    if label:
+        ordered = [b for b in builds if b.variant == label]
+        ordered += [b for b in builds if b.variant is None and b.torch.local == label]
+    else:
+        ordered = [b for b in builds if b.variant is None]
+    return ordered[0] if ordered else None
 
 
 def xformers_built_for(ctx: Match) -> list[Diagnosis]:
@@ -178,7 +177,8 @@ def xformers_no_operator(ctx: Match) -> list[Diagnosis]:
                 if cls == "build" and hit is not None:
                     sig, m = hit  # type: ignore[misc]
                     sub = Match(sig, m, line, ctx.target, ctx.source, ctx.signatures)
-                    out.append(sub.diagnosis(values={**values, **m.groupdict()}, evidence=line, line=n))
+                    out.append(sub.diagnosis(values={**values, **m.groupdict(), "reason": line},
+                                             evidence=line, line=n))
                     return out
         return [ctx.diagnosis(values=values)]
     # The operator closest to working: fewest reasons against it.
@@ -191,7 +191,7 @@ def xformers_no_operator(ctx: Match) -> list[Diagnosis]:
             continue
         sig, m = hit  # type: ignore[misc]
         sub = Match(sig, m, line, ctx.target, ctx.source, ctx.signatures)
-        out.append(sub.diagnosis(values={**values, **m.groupdict()}, evidence=line, line=n))
+        out.append(sub.diagnosis(values={**values, **m.groupdict(), "reason": line}, evidence=line, line=n))
     if unknown or not out:
         out.append(ctx.diagnosis(
             cause=f"no xformers operator accepts these inputs; the closest, {op}, rejects them because: "
@@ -201,31 +201,44 @@ def xformers_no_operator(ctx: Match) -> list[Diagnosis]:
     return out
 
 
-# ---------------------------------------------------------------- flash-attn: undefined symbol
+# ---------------------------------------------------------------- flash-attn
 
 def _flash_attn_wheel(src: CompatibilitySource, target: Target | None, abi: bool | None) -> FlashAttnWheel | None:
+    """The prebuilt flash-attn wheel for the target's torch minor, CUDA major, ABI and Python."""
     torch = _target_torch(target)
     if target is None or torch is None or target.python is None:
         return None
+    platform = str(target.platform) if target.platform else "linux-x86_64"
+    known_abi = src.torch_cxx11abi(torch, platform)
+    if known_abi is not None:
+        abi = known_abi  # the wheel must match torch's ABI, whatever the symbol suggested
     minor = f"{torch.major}.{torch.minor}"
     cuda = target.cuda.version if (target.cuda and target.cuda.is_cuda) else None
     if cuda is None and torch.local and torch.local.startswith("cu"):
-        digits = torch.local[2:]
-        cuda = _version(f"{digits[:-1]}.{digits[-1]}")
+        cuda = _version(f"{torch.local[2:-1]}.{torch.local[-1]}")
     py = target.python.cp_tag
     best: FlashAttnWheel | None = None
     for w in src.flash_attn_wheels():
-        if w.torch_minor != minor or w.python != py or (abi is not None and w.cxx11abi != abi):
+        if w.torch_minor != minor or w.python != py or w.platform != platform:
+            continue
+        if abi is not None and w.cxx11abi != abi:
             continue
         wc = w.cuda.removeprefix("cu")
         if cuda is not None and not wc.startswith(str(cuda.major)):
             continue
         exact = cuda is not None and wc == f"{cuda.major}{cuda.minor}"
-        if best is None or exact:
+        if best is None or (exact and best.cuda.removeprefix("cu") != wc):
             best = w
             if exact:
                 break
     return best
+
+
+def _wheel_fix(wheel: FlashAttnWheel) -> str:
+    return (
+        f"install the flash-attn {wheel.version} wheel for torch {wheel.torch_minor}, CUDA {wheel.cuda}, "
+        f"cxx11abi{'TRUE' if wheel.cxx11abi else 'FALSE'}, {wheel.python}: {wheel.url}"
+    )
 
 
 def flash_attn_undefined_symbol(ctx: Match) -> list[Diagnosis]:
@@ -233,22 +246,63 @@ def flash_attn_undefined_symbol(ctx: Match) -> list[Diagnosis]:
     symbol = ctx.groups.get("symbol") or ""
     abi: bool | None = None
     if "__cxx11" in symbol:
-        abi = False  # the extension wants the new-ABI std::string that this torch lacks
-        kind = "C++ ABI: flash-attn was built with the C++11 ABI (cxx11abiTRUE), this torch without it"
-    elif re.search(r"(?<![A-Za-z0-9_])(?:Ss|St12basic_string)", symbol.removeprefix("_Z")):
-        abi = True
-        kind = "C++ ABI: flash-attn was built without the C++11 ABI (cxx11abiFALSE), this torch with it"
+        abi = False  # the extension wants the C++11-ABI std::string, which this torch does not export
+        kind = ("C++ ABI: the extension was built with the C++11 ABI (cxx11abiTRUE) and this torch exports "
+                "the old ABI, or it was built for another torch release")
     else:
-        kind = "torch version: flash-attn was compiled against a different torch release than the one installed"
+        kind = "torch version: the extension was compiled against a different torch release than the one installed"
     wheel = _flash_attn_wheel(ctx.source, ctx.target, abi) if ctx.source else None
     values = {"mismatch": kind}
     if wheel is None:
         return [ctx.diagnosis(values=values)]
-    fix = (
-        f"install the flash-attn {wheel.version} wheel for torch {wheel.torch_minor}, CUDA {wheel.cuda}, "
-        f"cxx11abi{'TRUE' if wheel.cxx11abi else 'FALSE'}, {wheel.python}: {wheel.url}"
-    )
-    return [ctx.diagnosis(fix=fix, commands=[f"pip install --no-deps --force-reinstall {wheel.url}"], values=values)]
+    return [ctx.diagnosis(fix=_wheel_fix(wheel), values=values,
+                          commands=[f"pip install --no-deps --force-reinstall {wheel.url}"])]
+
+
+def build_needs_torch(ctx: Match) -> list[Diagnosis]:
+    """A build under isolation that imports torch; for flash-attn, the prebuilt wheel when known."""
+    pkg = conflicts._name(ctx.groups.get("pkg") or "flash-attn")
+    values = {"pkg": pkg}
+    wheel = _flash_attn_wheel(ctx.source, ctx.target, None) if (ctx.source and pkg == "flash-attn") else None
+    if wheel is None:
+        return [ctx.diagnosis(values=values, packages=[pkg, "torch"])]
+    fix = _wheel_fix(wheel) + f"; or build it against the installed torch: `pip install {pkg} --no-build-isolation`"
+    return [ctx.diagnosis(fix=fix, values=values, packages=[pkg, "torch"],
+                          commands=[f"pip install --no-deps {wheel.url}"])]
+
+
+def flash_attn_arch(ctx: Match) -> list[Diagnosis]:
+    """"FlashAttention only supports Ampere GPUs or newer": an old GPU, or a build without this GPU's kernels."""
+    gpu = ctx.target.gpu if ctx.target else None
+    if gpu is None:
+        return [ctx.diagnosis()]
+    if (gpu.major, gpu.minor) < (8, 0):
+        cause = f"flash-attn 2 kernels need compute capability 8.0 or newer and this GPU is {gpu} ({gpu.dotted})"
+        fix = ("do not use flash-attn 2 on this GPU: choose SDPA (`attn_implementation=\"sdpa\"` in transformers) "
+               "or xformers")
+    else:
+        cause = (f"this GPU is {gpu} ({gpu.dotted}), new enough for flash-attn 2, but the installed flash-attn "
+                 "build has no kernels for it")
+        fix = (f"install a flash-attn build compiled for {gpu} (a prebuilt wheel whose CUDA supports it, or "
+               f"build with TORCH_CUDA_ARCH_LIST={gpu.dotted} and --no-build-isolation)")
+    return [ctx.diagnosis(cause=cause, fix=fix)]
+
+
+# ---------------------------------------------------------------- triton
+
+def triton_for_torch(ctx: Match) -> list[Diagnosis]:
+    """triton does not match torch: the triton release torch's own metadata requires."""
+    torch = _target_torch(ctx.target)
+    if ctx.source is None or torch is None:
+        return [ctx.diagnosis()]
+    reqs = ctx.source.requirements("torch", Version(torch.public))
+    triton = [r for r in reqs or [] if conflicts._name(r.name) == "triton"
+              and (r.marker is None or "extra" not in str(r.marker))]
+    if not triton:
+        return [ctx.diagnosis()]
+    spec = str(triton[0].specifier)
+    fix = f"install triton{spec}, the release torch {torch.public} requires (from its Requires-Dist)"
+    return [ctx.diagnosis(fix=fix, commands=[_pip(f"triton{spec}")])]
 
 
 # ---------------------------------------------------------------- pip / uv conflicts
@@ -281,7 +335,13 @@ def _compatible_releases(src: CompatibilitySource, package: str, dep: str, wante
     return out
 
 
-def _conflict_diagnoses(ctx: Match, conflict: conflicts.Conflict, tool: str) -> list[Diagnosis]:
+def _exact(spec: SpecifierSet) -> Version | None:
+    pins = [s for s in spec if s.operator in ("==", "===") and "*" not in s.version]
+    return _version(pins[0].version) if len(pins) == 1 else None
+
+
+def _conflict_diagnoses(ctx: Match, conflict: conflicts.Conflict, *, installed: bool = False) -> list[Diagnosis]:
+    """One diagnosis per requirement edge that contradicts what was requested or installed."""
     src = ctx.source
     requested = {r.name: r for r in conflict.requested}
     out: list[Diagnosis] = []
@@ -290,41 +350,63 @@ def _conflict_diagnoses(ctx: Match, conflict: conflicts.Conflict, tool: str) -> 
         user = requested.get(want_name)
         if user is None:
             continue
+        pinned = _exact(user.specifier)
+        if pinned is not None and dep.requirement.specifier.contains(pinned, prereleases=True):
+            continue  # this edge agrees with the request; pip lists it for context only
         pkg_req = requested.get(dep.package)
         who = f"{dep.package} {dep.version}" if dep.version else (
             f"{dep.package}{dep.specifier}" if dep.specifier else f"every {dep.package}")
+        verb = "is installed" if installed else "was requested" + (" (as a constraint)" if user.constraint else "")
         cause = (f"{who} requires {dep.requirement.name}{dep.requirement.specifier}, but "
-                 f"{want_name}{user.specifier} was requested" + (" (as a constraint)" if user.constraint else ""))
+                 f"{want_name}{user.specifier} {verb}")
         fixes: list[str] = []
         cmds: list[str] = []
         if src is not None:
             rels = _compatible_releases(src, dep.package, want_name, user.specifier)
+            outside = ""
             if pkg_req is not None and str(pkg_req.specifier):
-                rels_ok = [r for r in rels if pkg_req.specifier.contains(r, prereleases=True)]
-                rels = rels_ok or rels
+                inside = [r for r in rels if pkg_req.specifier.contains(r, prereleases=True)]
+                if rels and not inside:
+                    outside = f" (outside your {dep.package}{pkg_req.specifier}: relax that requirement)"
+                rels = inside or rels
             if rels:
                 choice = rels[0]
                 fixes.append(f"keep {want_name}{user.specifier} and pin {dep.package}=={choice}, "
-                             f"the newest release that accepts it")
+                             f"the newest release that accepts it{outside}")
                 cmds.append(_pip(f"{want_name}{user.specifier}", f"{dep.package}=={choice}"))
             else:
                 fixes.append(f"no {dep.package} release in the database accepts {want_name}{user.specifier}")
         dep_spec = dep.requirement.specifier
-        alt = f"pin {want_name}{dep_spec}" + (f" to keep {dep.package}=={dep.version}" if dep.version else "")
+        keep = f" to keep {dep.package}=={dep.version}" if dep.version else ""
+        alt = f"pin {want_name}{dep_spec}{keep}"
         fixes.append(("or " + alt) if fixes else alt)
         if str(dep_spec):
-            cmds.append(_pip(f"{want_name}{dep_spec}", *( [f"{dep.package}=={dep.version}"] if dep.version else [])))
+            cmds.append(_pip(f"{want_name}{dep_spec}", *([f"{dep.package}=={dep.version}"] if dep.version else [])))
         values = {"package": dep.package, "dependency": want_name}
         out.append(ctx.diagnosis(cause=cause + ".", fix="; ".join(fixes) if src is not None else None,
-                                 commands=cmds, values=values,
-                                 packages=[dep.package, want_name]))
+                                 commands=cmds, values=values, packages=[dep.package, want_name]))
     return out or [ctx.diagnosis()]
 
 
 def pip_conflict(ctx: Match) -> list[Diagnosis]:
     """pip ``ResolutionImpossible``: the pins involved and the pins that resolve them."""
     block = ctx.text[ctx.match.end():]
-    return _conflict_diagnoses(ctx, conflicts.parse_pip(block), "pip")
+    return _conflict_diagnoses(ctx, conflicts.parse_pip(block))
+
+
+def pip_installed_conflict(ctx: Match) -> list[Diagnosis]:
+    """pip's post-install warning "X requires Y, but you have Z which is incompatible"."""
+    g = ctx.groups
+    req = conflicts._requirement(g.get("req") or "")
+    have = _version(g.get("have"))
+    if req is None or have is None:
+        return [ctx.diagnosis()]
+    dep = conflicts._name(req.name)
+    conflict = conflicts.Conflict(
+        (conflicts.Requested(dep, SpecifierSet(f"=={have}")),),
+        (conflicts.Dependency(conflicts._name(g.get("pkg") or ""), _version(g.get("ver")), None, req),),
+    )
+    return _conflict_diagnoses(ctx, conflict, installed=True)
 
 
 def uv_conflict(ctx: Match) -> list[Diagnosis]:
@@ -332,13 +414,17 @@ def uv_conflict(ctx: Match) -> list[Diagnosis]:
     rest = ctx.text[ctx.match.end():]
     # The explanation ends at the first blank line or uv's ``hint:`` paragraph.
     end = re.search(r"\n\s*\n|\n\s*hint:", rest)
-    return _conflict_diagnoses(ctx, conflicts.parse_uv(rest[: end.start()] if end else rest), "uv")
+    return _conflict_diagnoses(ctx, conflicts.parse_uv(rest[: end.start()] if end else rest))
 
 
 COMPUTATIONS: dict[str, Callable[[Match], list[Diagnosis]]] = {
     "xformers-built-for": xformers_built_for,
     "xformers-no-operator": xformers_no_operator,
     "flash-attn-undefined-symbol": flash_attn_undefined_symbol,
+    "build-needs-torch": build_needs_torch,
+    "flash-attn-arch": flash_attn_arch,
+    "triton-for-torch": triton_for_torch,
+    "pip-installed-conflict": pip_installed_conflict,
     "pip-conflict": pip_conflict,
     "uv-conflict": uv_conflict,
 }

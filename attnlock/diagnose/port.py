@@ -40,6 +40,7 @@ class FlashAttnWheel:
     cuda: str
     cxx11abi: bool
     python: str
+    platform: str = "linux-x86_64"
 
 
 class CompatibilitySource(Protocol):
@@ -70,4 +71,9 @@ class CompatibilitySource(Protocol):
 
     def flash_attn_wheels(self, version: Version | None = None) -> list[FlashAttnWheel]:
         """Published prebuilt flash-attn wheels (of one release, or all), newest first."""
+        ...
+
+    def torch_cxx11abi(self, torch: Version, platform: str = "linux-x86_64") -> bool | None:
+        """Whether that torch build uses the C++11 ABI (PyTorch-index builds when ``torch`` has a
+        local label, else the default-index build), or None when unknown."""
         ...
