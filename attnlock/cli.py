@@ -89,9 +89,18 @@ def _args_verify(p: argparse.ArgumentParser) -> None:
 
 # name -> (help line, argument adder).  A command is listed here only once its
 # capability works: no placeholders.
+def _args_generate(p: argparse.ArgumentParser) -> None:
+    from attnlock.commands.generate import add_arguments  # standard library only at import
+
+    add_target_options(p)
+    add_arguments(p)
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "detect": ("report this environment (Python, torch, driver, GPUs, kernels) without importing torch", _args_detect),
     "db": ("validate the database, show what it knows, refresh derived facts", _args_db),
+    "generate": ("resolve the target into pins that work together: constraints, uv settings, pip args, JSON",
+                 _args_generate),
     "check": ("lint requirements, constraints, pyproject and lock files against the database", _args_check),
     "diagnose": ("name the cause of an error log and the fix", _args_diagnose),
     "verify": ("run the installed attention kernels on the GPU and check their results and speed", _args_verify),

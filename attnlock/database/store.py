@@ -537,7 +537,9 @@ class Database:
     def index_url(self, variant: CudaVariant | str, name: str = "pytorch") -> str | None:
         """The URL of the ``name`` wheel index serving ``variant`` builds (``torch.toml [[index]] url_template``)."""
         label = variant.label if isinstance(variant, CudaVariant) else str(variant)
-        for rec in self.curated_records("torch", "index"):
+        raw = self.curated_raw("torch").get("index")
+        records = [raw] if isinstance(raw, dict) else [r for r in raw if isinstance(r, dict)] if isinstance(raw, list) else []
+        for rec in records:
             tpl = rec.get("url_template")
             if rec.get("name", "pytorch") == name and isinstance(tpl, str):
                 return tpl.format(variant=label)

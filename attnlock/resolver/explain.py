@@ -164,6 +164,8 @@ def _nearest(session: _Session, roots: Sequence[Req], avoid: str | None = None) 
         trials.append((f"on another Python than {t.python}", replace(t, python=None), roots))
     if avoid is not None:
         rest = [r for r in roots if r.name != avoid]
+        if not rest and avoid != "torch":
+            rest = [Req("torch")]
         if rest:
             trials.append((f"without {avoid}", t, rest))
     for words, target, rs in trials:

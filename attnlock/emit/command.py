@@ -1,0 +1,59 @@
+"""The words every emitter's header uses: the target in one line and the command that regenerates it."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+from attnlock.model import Plan, Target
+
+
+def target_words(plan: Plan) -> str:
+    """``torch 2.3.1+cu118 · Python 3.11 · linux-x86_64 · GPU sm_80 · driver any``."""
+    t = plan.target
+    torch = plan.pin("torch")
+    parts = [f"torch {torch.version}" if torch is not None else f"torch {t.torch or 'any'}"]
+    parts.append(f"Python {t.python}" if t.python else "Python any")
+    parts.append(str(t.platform) if t.platform else "any platform")
+    gpu = f"GPU {t.gpu}" + (f" ({t.gpu_name})" if t.gpu_name else "") if t.gpu else "GPU any"
+    parts.append(gpu)
+    parts.append(f"driver {t.driver}" if t.driver else "driver any")
+    return " · ".join(parts)
+
+
+def target_argv(target: Target) -> list[str]:
+    """TARGET options that reproduce ``target`` without detection."""
+    argv: list[str] = []
+    spec = str(target.torch) if target.torch is not None else ""
+    if spec.startswith("==") and "," not in spec and "*" not in spec:
+        argv += ["--torch", spec[2:]]
+    elif spec:
+        argv += ["--torch", spec]
+    else:
+        argv += ["--torch", "latest"]
+    if target.cuda is not None:
+        argv += ["--cuda", target.cuda.label]
+    if target.python is not None:
+        argv += ["--python", str(target.python)]
+    if target.platform is not None:
+        argv += ["--platform", str(target.platform)]
+    argv += ["--gpu", str(target.gpu) if target.gpu is not None else "none"]
+    argv += ["--driver", str(target.driver) if target.driver is not None else "none"]
+    return argv
+
+
+def regenerate_command(plan: Plan, fmt: str, *, output: str | None = None, with_: Sequence[str] | None = None,
+                       allow_build: Sequence[str] = (), pyproject: str | None = None) -> str:
+    """The exact ``attnlock generate`` command line that rebuilds this output."""
+    argv = ["attnlock", "generate", *target_argv(plan.target)]
+    if with_:
+        argv += ["--with", ",".join(with_)]
+    if allow_build:
+        argv += ["--allow-build", ",".join(allow_build)]
+    if fmt != "constraints":
+        argv += ["--format", fmt]
+    if pyproject:
+        argv += ["--pyproject", pyproject]
+    if output:
+        argv += ["-o", output]
+    return shlex.join(argv)
