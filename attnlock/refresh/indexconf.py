@@ -50,7 +50,7 @@ def _check(url: str, origin: str) -> IndexChoice:
     return IndexChoice(url, origin)
 
 
-def _pip_files(env: Mapping[str, str], home: Path, prefix: Path) -> Iterator[Path]:
+def _pip_files(env: Mapping[str, str], home: Path, prefix: Path, etc: Path) -> Iterator[Path]:
     cfg = env.get("PIP_CONFIG_FILE")
     if cfg == os.devnull:
         return
@@ -63,10 +63,10 @@ def _pip_files(env: Mapping[str, str], home: Path, prefix: Path) -> Iterator[Pat
     for d in (env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep):
         if d:
             yield Path(d) / "pip" / "pip.conf"
-    yield Path("/etc/pip.conf")
+    yield etc / "pip.conf"
 
 
-def _uv_files(env: Mapping[str, str], home: Path) -> Iterator[Path]:
+def _uv_files(env: Mapping[str, str], home: Path, etc: Path) -> Iterator[Path]:
     if env.get("UV_NO_CONFIG"):
         return
     if env.get("UV_CONFIG_FILE"):
@@ -76,7 +76,7 @@ def _uv_files(env: Mapping[str, str], home: Path) -> Iterator[Path]:
     for d in (env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep):
         if d:
             yield Path(d) / "uv" / "uv.toml"
-    yield Path("/etc/uv/uv.toml")
+    yield etc / "uv" / "uv.toml"
 
 
 def _from_pip_file(path: Path) -> str | None:
@@ -121,8 +121,13 @@ def find_index(
     *,
     home: Path | None = None,
     prefix: Path | None = None,
+    etc: Path = Path("/etc"),
 ) -> IndexChoice:
-    """The index to read, or a :class:`UsageError` asking for ``--index-url`` when none is configured."""
+    """The index to read, or a :class:`UsageError` asking for ``--index-url`` when none is configured.
+
+    ``env``, ``home``, ``prefix`` (pip's site directory) and ``etc`` default to this process's;
+    tests pass their own.
+    """
     env = os.environ if env is None else env
     home = home if home is not None else Path.home()
     prefix = prefix if prefix is not None else Path(sys.prefix)
@@ -131,14 +136,14 @@ def find_index(
     for var in ("ATTNLOCK_INDEX_URL", "PIP_INDEX_URL"):
         if env.get(var):
             return _check(env[var], var)
-    for path in _pip_files(env, home, prefix):
+    for path in _pip_files(env, home, prefix, etc):
         found = _from_pip_file(path)
         if found:
             return _check(found, f"pip configuration {path}")
     for var in ("UV_DEFAULT_INDEX", "UV_INDEX_URL"):
         if env.get(var):
             return _check(env[var], var)
-    for path in _uv_files(env, home):
+    for path in _uv_files(env, home, etc):
         found = _from_uv_file(path)
         if found:
             return _check(found, f"uv configuration {path}")
