@@ -197,6 +197,10 @@ class CandidateSource:
         if t.cuda is not None and variant != t.cuda:
             self.reject(package, build, "cuda", f"{build} is a {variant.label} build; the target wants {t.cuda.label}")
             return False
+        if t.cuda is None and t.gpu is not None and not variant.is_cuda:
+            self.reject(package, build, "cuda", f"{build} is a {variant.label} build; the target has an NVIDIA GPU "
+                        f"({t.gpu}{self._gpu_suffix()}); pass --cuda {variant.label} to plan one")
+            return False
         if variant.is_cuda and variant.version is not None:
             if self._platform is not None and self._platform.os == "macos":
                 self.reject(package, build, "platform", f"{build} is a CUDA build; macOS has no CUDA")

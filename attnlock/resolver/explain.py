@@ -79,7 +79,11 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
     target = session.target
     torch_words = _torch_words(session)
     name = root.name + (str(root.specifier) if root.specifier else "")
-    if torch_words:
+    shared = sorted({req.name for req, _ in causes} - {"torch", root.name})
+    if shared and torch_words:
+        message = (f"{name} and {torch_words} need different {', '.join(shared)}: "
+                   + "; ".join(_cause_lines(causes)))
+    elif torch_words:
         message = f"no {name} release was built for {torch_words}"
     else:
         lines = _cause_lines(causes)
@@ -93,10 +97,9 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
         found = _closest_torch(session, roots)
         if found is not None and "torch" in found:
             t = found["torch"]
-            hint = f"{t.describe()} has one ({found[root.name].describe()})"
-            message += f"; {hint}"
-            hint = f"use --torch {t.full_version if t.label else t.version}" + (
-                f" --cuda {t.variant}" if t.variant else "")
+            verb = "works with it" if shared else "has one"
+            message += f"; {t.describe()} {verb} ({found[root.name].describe()})"
+            hint = f"use --torch {t.version}" + (f" --cuda {t.variant}" if t.variant else "")
     return NoPlanError(message, hint=hint or _nearest(session, roots, avoid=root.name))
 
 
