@@ -11,8 +11,9 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from attnlock.cli import build_parser
-from attnlock.commands.diagnose import target_from_args
+from attnlock.target import target_from_args
 from attnlock.diagnose import diagnose
+from attnlock.diagnose.engine import normalize
 from attnlock.diagnose.port import FlashAttnWheel, XformersBuild
 
 if sys.version_info >= (3, 11):
@@ -90,7 +91,7 @@ def _case_id(case: dict[str, object]) -> str:
 def test_fixture_log(case: dict[str, object]) -> None:
     text = (LOGS / str(case["file"])).read_text(encoding="utf-8")
     argv = ["diagnose", "-", *case.get("target", [])]  # type: ignore[misc]
-    target = target_from_args(build_parser().parse_args(argv))
+    target = target_from_args(build_parser().parse_args(argv), environ={}, use_detection=False)
     found = diagnose(text, target=target, db=FakeSource())
     assert [d.id for d in found] == case["ids"]
     first = found[0]
@@ -101,7 +102,7 @@ def test_fixture_log(case: dict[str, object]) -> None:
     for piece in case.get("commands", []):  # type: ignore[attr-defined]
         assert any(piece in c for c in first.commands), (piece, first.commands)
     for d in found:
-        assert d.evidence and d.evidence in " ".join(text.split()), d.evidence
+        assert d.evidence and d.evidence in " ".join(normalize(text).split()), d.evidence
         assert d.cause and d.fix and "{" not in d.cause
 
 

@@ -1,4 +1,10 @@
-"""``attnlock diagnose [FILE | -] [TARGET] [--json]``: name the cause of an error log and its fix."""
+"""``attnlock diagnose [FILE | -] [TARGET] [--json]``: name the cause of an error log and its fix.
+
+Reads the log (a file, or standard input for ``-``), refuses binary and huge
+inputs with an :class:`~attnlock.errors.InputError`, prints each diagnosis
+(cause, fix, commands, evidence) or ``{"diagnoses": [...]}`` with ``--json``,
+and exits 1 when no known signature matched (``../shared/CLI.md``).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,7 @@ import os
 import sys
 from typing import BinaryIO
 
-from attnlock.errors import InputError, UsageError
-from attnlock.model import (
-    ComputeCapability,
-    CudaVariant,
-    Platform,
-    PythonVersion,
-    Target,
-    parse_specifier,
-    parse_version,
-)
+from attnlock.errors import InputError
 
 # A log bigger than this is not an error log we can read sensibly; refuse it clearly.
 MAX_BYTES = 32 * 1024 * 1024
@@ -54,48 +51,15 @@ def read_log(path: str) -> str:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
 
 
-def target_from_args(args: argparse.Namespace) -> Target | None:
-    """The target the flags name; None when no flag is given (the log then speaks for itself)."""
-    fields: dict[str, object] = {}
-    origins: list[tuple[str, str]] = []
-    torch = getattr(args, "torch", None)
-    if torch:
-        if torch.strip().lower() == "latest":
-            fields["torch_latest"] = True
-        elif torch.strip()[:1].isdigit():
-            fields["torch"] = parse_specifier("==" + parse_version(torch, what="torch version").__str__(),
-                                              what="torch version")
-        else:
-            fields["torch"] = parse_specifier(torch, what="torch version range")
-        origins.append(("torch", "flag"))
-    if getattr(args, "cuda", None) and args.cuda != "auto":
-        fields["cuda"] = CudaVariant.parse(args.cuda)
-        origins.append(("cuda", "flag"))
-    if getattr(args, "python", None):
-        fields["python"] = PythonVersion.parse(args.python)
-        origins.append(("python", "flag"))
-    if getattr(args, "platform", None):
-        fields["platform"] = Platform.parse(args.platform)
-        origins.append(("platform", "flag"))
-    if getattr(args, "gpu", None) and args.gpu.strip().lower() != "none":
-        try:
-            fields["gpu"] = ComputeCapability.parse(args.gpu)
-        except UsageError:  # a GPU name (T4, A100): kept as a name; the database maps it
-            fields["gpu_name"] = args.gpu
-        origins.append(("gpu", "flag"))
-    if getattr(args, "driver", None):
-        fields["driver"] = parse_version(args.driver, what="driver version")
-        origins.append(("driver", "flag"))
-    if not fields:
-        return None
-    return Target(origins=tuple(origins), **fields)  # type: ignore[arg-type]
-
-
 def run(args: argparse.Namespace) -> int:
     from attnlock.diagnose import diagnose
+    from attnlock.target import target_from_args
 
     text = read_log(args.file)
-    diagnoses = diagnose(text, target=target_from_args(args))
+    # Flags and ATTNLOCK_* variables win over what the log says; detected fields only fill
+    # what the log does not tell (the log may come from another machine).
+    target = target_from_args(args, environ=os.environ)
+    diagnoses = diagnose(text, target=target)
     if args.json:
         print(json.dumps({"diagnoses": [d.to_json() for d in diagnoses]}, indent=2))
     else:

@@ -16,10 +16,24 @@ from attnlock.model import Target
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
+# Per-line prefixes that log collectors add in front of what the program printed; they would
+# break patterns that span lines ("built for:\n    PyTorch …").  Each is anchored and specific.
+_LINE_PREFIXES = re.compile(
+    r"^(?:"
+    r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^\s:\[]+(?:\[\d+\])?: ?"  # syslog / journald
+    r"|\[rank\d+\]: ?"  # torchrun
+    r"|#\d+ \d+\.\d+ "  # docker buildkit
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z? - "  # ComfyUI
+    r")",
+    re.MULTILINE,
+)
+
+
 def normalize(text: str) -> str:
-    """The log as patterns see it: no ANSI colour codes, ``\\n`` line ends."""
+    """The log as patterns see it: no ANSI colour codes or collector prefixes, ``\\n`` line ends."""
     text = _ANSI.sub("", text)
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _LINE_PREFIXES.sub("", text)
 
 
 class _Lenient(dict[str, str]):

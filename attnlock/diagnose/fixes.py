@@ -31,9 +31,16 @@ def _version(text: str | None) -> Version | None:
         return None
 
 
-def _target_torch(target: Target | None) -> Version | None:
-    """The exact torch a target names (``--torch 2.3.1+cu121``), else None."""
+def _target_torch(target: Target | None, *, given_only: bool = False) -> Version | None:
+    """The exact torch a target names (``--torch 2.3.1+cu121``), else None.
+
+    With ``given_only``, a torch that detection filled in is ignored: when the log itself
+    says which torch it ran with, only a flag or ``ATTNLOCK_TORCH`` may override that.
+    """
     if target is None or target.torch is None:
+        return None
+    origin = target.origin("torch") or ""
+    if given_only and not origin.startswith(("flag", "env:")):
         return None
     specs = list(target.torch)
     if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
@@ -66,14 +73,31 @@ def xformers_built_for(ctx: Match) -> list[Diagnosis]:
     built, have = _version(g.get("built")), _version(g.get("have"))
     if built is None or have is None:
         return [ctx.diagnosis()]
-    want = _target_torch(ctx.target) or have
-    label = want.local or (ctx.target.cuda.label if ctx.target and ctx.target.cuda else None)
+    want = _target_torch(ctx.target, given_only=True) or have
+    label = want.local
+    cuda_origin = (ctx.target.origin("cuda") or "") if ctx.target else ""
+    if label is None and ctx.target and ctx.target.cuda and cuda_origin.startswith(("flag", "env:")):
+        label = ctx.target.cuda.label
     src = ctx.source
     values: dict[str, str | None] = {"built": str(built), "have": str(have), "want": str(want)}
     py_built, py_have = _version(g.get("py_built")), _version(g.get("py_have"))
     extra = ""
     if py_built and py_have and py_built.release[:2] != py_have.release[:2]:
         extra = f" It was also built for Python {py_built.major}.{py_built.minor} (you have {py_have.major}.{py_have.minor})."
+    if built == have == want and py_built and py_have and py_built.release[:2] != py_have.release[:2]:
+        # Same torch, other Python: the extension is compiled per Python version.
+        cause = (f"xformers' extension matches torch {built} but was compiled for Python "
+                 f"{py_built.major}.{py_built.minor}, and this is Python {py_have.major}.{py_have.minor}")
+        build = _pick_build(src.xformers_builds_for_torch(want), want, label) if src else None
+        if build is None:
+            fix = (f"reinstall xformers from a wheel built for Python {py_have.major}.{py_have.minor} "
+                   f"(cp{py_have.major}{py_have.minor}) and torch {want}, or build it against this interpreter "
+                   "with `pip install --no-build-isolation xformers`")
+            return [ctx.diagnosis(cause=cause, fix=fix, commands=[], values=values)]
+        fix = (f"reinstall xformers=={build.xformers} for this Python (pip picks the "
+               f"cp{py_have.major}{py_have.minor} wheel)" + (f" from {build.index_url}" if build.index_url else ""))
+        cmds = [_pip("--force-reinstall", "--no-deps", f"xformers=={build.xformers}", index=build.index_url)]
+        return [ctx.diagnosis(cause=cause, fix=fix, commands=cmds, values=values)]
     if built.public == want.public and built.local and built.local != want.local:
         idx = src.index_url(built.local) if src else None
         cause = (
