@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.metadata
 import json
 import os
@@ -99,8 +98,7 @@ def test_text_report_is_aligned_and_plain_about_absences() -> None:
     assert any(line.split()[:3] == ["NVIDIA", "driver", "none"] for line in lines)
     starts = {line.index(line.split()[-1]) for line in lines[:3]}
     assert len(starts) <= 2  # sources line up
-    env = dataclasses.replace(
-        env,
+    env = env._replace(
         driver=DriverFacts("580.159.04", "13.0", "NVML", "NVML"),
         gpus=(GpuFacts(0, "NVIDIA H200", "9.0", 143771, None, "NVML", "NVML"),),
         packages={"xformers": PackageFacts("xformers", "0.0.35", "/site", "METADATA",

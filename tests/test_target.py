@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import pytest
 from packaging.specifiers import SpecifierSet
@@ -129,7 +128,7 @@ def test_no_gpu_detected_vs_unknown_gpus() -> None:
     t = target_from_args(args(), environ={}, detected=lambda: environment(torch=None))
     assert gpu_absent(t) and t.origin("gpu") == "none:detected" and t.torch is None
     env = environment(torch=None)
-    unknown_gpus = dataclasses.replace(env, unknown=(Unknown("gpus", "nvidia-smi hung"),))
+    unknown_gpus = env._replace(unknown=(Unknown("gpus", "nvidia-smi hung"),))
     t = target_from_args(args(), environ={}, detected=unknown_gpus)
     assert not gpu_absent(t) and t.origin("gpu") is None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from attnlock.detect.report import LibcFacts, PythonFacts, Unknown
 from attnlock.errors import UsageError
@@ -38,15 +38,14 @@ def os_of(platform: str | None) -> str:
     return (platform or "linux").split("-", 1)[0]
 
 
-@dataclass
-class InterpreterFacts:
+class InterpreterFacts(NamedTuple):
     python: PythonFacts
     platform: str | None
     platform_source: str
     libc: LibcFacts
     tags: tuple[str, ...] | None
     tags_source: str
-    unknown: list[Unknown] = field(default_factory=list)
+    unknown: list[Unknown]
 
 
 def _version_string() -> str:
@@ -92,8 +91,6 @@ def _libc(sys_platform: str) -> tuple[LibcFacts, Unknown | None]:
 def probe_interpreter(environ: Mapping[str, str], *, sys_platform: str | None = None,
                       machine: str | None = None, compute_tags: bool = True) -> InterpreterFacts:
     """This interpreter's facts, with ``ATTNLOCK_PYTHON`` / ``ATTNLOCK_PLATFORM`` overrides applied."""
-    from attnlock.model import Platform, PythonVersion
-
     unknown: list[Unknown] = []
     sys_platform = sys_platform or sys.platform
     overridden = False
@@ -101,6 +98,8 @@ def probe_interpreter(environ: Mapping[str, str], *, sys_platform: str | None = 
     python = PythonFacts(_version_string(), sys.implementation.name, "sys.version_info")
     raw = environ.get("ATTNLOCK_PYTHON")
     if raw:
+        from attnlock.model import PythonVersion  # only for overrides: model's imports are not free
+
         try:
             python = PythonFacts(str(PythonVersion.parse(raw)), "cpython", "env:ATTNLOCK_PYTHON")
             overridden = True
@@ -113,6 +112,8 @@ def probe_interpreter(environ: Mapping[str, str], *, sys_platform: str | None = 
         unknown.append(Unknown("platform", f"{sys_platform}/{machine or _machine()} is not a platform attnlock plans for"))
     raw = environ.get("ATTNLOCK_PLATFORM")
     if raw:
+        from attnlock.model import Platform
+
         try:
             name, platform_source = str(Platform.parse(raw)), "env:ATTNLOCK_PLATFORM"
             overridden = True

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from attnlock.detect.catalog import Catalog, CatalogUnavailable
 from attnlock.detect.ports import Ports
@@ -28,18 +27,19 @@ _MISSING = {"", "n/a", "[n/a]", "[not supported]", "not supported", "[unknown er
 
 # "NVRM version: NVIDIA UNIX x86_64 Kernel Module  384.98  …" (proprietary) and
 # "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  565.57.01  …" (open modules).
-_PROC_VERSION = re.compile(r"^NVRM version:.*?Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)\s", re.M)
-_BANNER_DRIVER = re.compile(r"Driver Version:\s*(\d+(?:\.\d+)+)")
-_BANNER_CUDA = re.compile(r"CUDA Version:\s*(\d+\.\d+)")
-_DRIVER = re.compile(r"\d+(?:\.\d+){1,3}")
-_CUDA = re.compile(r"(?:cu(?:da)?)?\s*(\d{1,2})\.?(\d)", re.I)
+# Patterns are compiled on first use (re caches them): a machine without a driver never pays.
+_PROC_VERSION = r"(?m)^NVRM version:.*?Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)\s"
+_BANNER_DRIVER = r"Driver Version:\s*(\d+(?:\.\d+)+)"
+_BANNER_CUDA = r"CUDA Version:\s*(\d+\.\d+)"
+_DRIVER = r"\d+(?:\.\d+){1,3}"
+_CUDA = r"(?i)(?:cu(?:da)?)?\s*(\d{1,2})\.?(\d)"
 
 
 # ------------------------------------------------------------------ parsers
 
 def parse_proc_version(text: str, source: str = "/proc/driver/nvidia/version") -> str:
     """The driver version in ``/proc/driver/nvidia/version`` (proprietary or open kernel module)."""
-    m = _PROC_VERSION.search(text)
+    m = re.search(_PROC_VERSION, text)
     if not m:
         first = text.strip().splitlines()[0][:120] if text.strip() else "(empty)"
         raise InputError(f"no driver version in {first!r}", path=source)
@@ -49,7 +49,7 @@ def parse_proc_version(text: str, source: str = "/proc/driver/nvidia/version") -
 def parse_module_version(text: str, source: str = "/sys/module/nvidia/version") -> str:
     """``/sys/module/nvidia/version``: the version alone on one line."""
     value = text.strip()
-    if not _DRIVER.fullmatch(value):
+    if not re.fullmatch(_DRIVER, value):
         raise InputError(f"not a driver version: {value[:60]!r}", path=source)
     return value
 
@@ -105,8 +105,8 @@ def parse_smi_csv(text: str, fields: tuple[str, ...] | None = SMI_FIELDS, *,
 
 def parse_smi_banner(text: str) -> tuple[str | None, str | None]:
     """``(driver, cuda)`` from the header box of plain ``nvidia-smi`` (``CUDA Version: 13.0``)."""
-    driver = _BANNER_DRIVER.search(text)
-    cuda = _BANNER_CUDA.search(text)
+    driver = re.search(_BANNER_DRIVER, text)
+    cuda = re.search(_BANNER_CUDA, text)
     return (driver.group(1) if driver else None, cuda.group(1) if cuda else None)
 
 
@@ -141,7 +141,7 @@ def parse_memory_mib(value: str | None) -> int | None:
 
 def parse_cuda_max(text: str) -> str:
     """``13.0``, ``cu130``, ``12.8`` → ``X.Y``; :class:`UsageError` otherwise."""
-    m = _CUDA.fullmatch(text.strip())
+    m = re.fullmatch(_CUDA, text.strip())
     if not m:
         raise UsageError(f"malformed CUDA version {text!r}", hint="write X.Y, e.g. 13.0")
     return f"{int(m.group(1))}.{m.group(2)}"
@@ -150,35 +150,34 @@ def parse_cuda_max(text: str) -> str:
 def parse_driver(text: str) -> str:
     """A driver version such as ``580.159.04``; :class:`UsageError` otherwise."""
     value = text.strip()
-    if not _DRIVER.fullmatch(value):
+    if not re.fullmatch(_DRIVER, value):
         raise UsageError(f"malformed driver version {text!r}", hint="write it as nvidia-smi shows it, e.g. 535.104.05")
     return value
 
 
 # ------------------------------------------------------------------ probe
 
-@dataclass
 class _Gpu:
-    index: int
-    name: str | None
-    cc: str | None
-    memory_mib: int | None
-    pci_bus_id: str | None
-    source: str
-    cc_source: str | None
+    """A GPU being assembled from several sources (the database may add its capability last)."""
+
+    __slots__ = ("index", "name", "cc", "memory_mib", "pci_bus_id", "source", "cc_source")
+
+    def __init__(self, index: int, name: str | None, cc: str | None, memory_mib: int | None,
+                 pci_bus_id: str | None, source: str, cc_source: str | None) -> None:
+        self.index, self.name, self.cc, self.memory_mib = index, name, cc, memory_mib
+        self.pci_bus_id, self.source, self.cc_source = pci_bus_id, source, cc_source
 
     def freeze(self) -> GpuFacts:
         return GpuFacts(self.index, self.name, self.cc, self.memory_mib, self.pci_bus_id, self.source, self.cc_source)
 
 
-@dataclass
-class NvidiaFacts:
+class NvidiaFacts(NamedTuple):
     """The probe's answer: driver (None when no driver is present), GPUs, and what stayed unknown."""
 
     driver: DriverFacts | None
     gpus: tuple[GpuFacts, ...]
     gpus_source: str
-    unknown: list[Unknown] = field(default_factory=list)
+    unknown: list[Unknown]
 
 
 def gpus_from_override(text: str, source: str) -> list[_Gpu]:
@@ -286,7 +285,7 @@ class _Probe:
             return
         self.evidence.append("NVML")
         driver = data.get("driver")
-        if self.driver is None and isinstance(driver, str) and _DRIVER.fullmatch(driver):
+        if self.driver is None and isinstance(driver, str) and re.fullmatch(_DRIVER, driver):
             self.driver, self.driver_source = driver, "NVML nvmlSystemGetDriverVersion"
         cuda = data.get("cuda_driver")
         if self.cuda_max is None and isinstance(cuda, int) and cuda > 0:

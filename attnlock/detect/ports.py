@@ -9,18 +9,17 @@ over a temporary directory, a dict and a runner that replays captured outputs
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import NamedTuple
 
 #: Seconds any one external command (nvidia-smi, the NVML child) may take.
 DEFAULT_TIMEOUT = 3.0
 
 
-@dataclass(frozen=True)
-class CommandResult:
+class CommandResult(NamedTuple):
     """What a finished (or failed) command left: exit status, output, or why it never ran."""
 
     returncode: int | None
@@ -39,6 +38,8 @@ CommandRunner = Callable[[Sequence[str], float], CommandResult]
 
 def subprocess_runner(argv: Sequence[str], timeout: float) -> CommandResult:
     """Run ``argv`` (no shell) with a hard timeout; every failure becomes a :class:`CommandResult`."""
+    import subprocess  # only machines with an NVIDIA driver get here
+
     try:
         proc = subprocess.run(
             list(argv),
@@ -62,8 +63,7 @@ def subprocess_runner(argv: Sequence[str], timeout: float) -> CommandResult:
     )
 
 
-@dataclass(frozen=True)
-class Ports:
+class Ports(NamedTuple):
     """Everything detection may look at.
 
     ``root`` prefixes every absolute system path read (``/proc/driver/nvidia/version``
@@ -72,7 +72,7 @@ class Ports:
     """
 
     root: Path = Path("/")
-    environ: Mapping[str, str] = field(default_factory=dict)
+    environ: Mapping[str, str] = MappingProxyType({})
     run: CommandRunner = subprocess_runner
     sys_path: Sequence[str] = ()
     executable: str = sys.executable

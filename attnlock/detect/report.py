@@ -1,21 +1,21 @@
-"""What detection found: one frozen record per fact group, each fact with its source or the reason it is unknown.
+"""What detection found: one immutable record per fact group, each fact with its source or the reason it is unknown.
 
 ``Environment.to_json()`` is the ``detect --json`` shape of ``shared/CLI.md``
 (plus ``source``/``unknown`` fields); ``attnlock.commands.detect`` renders the
-same record as text.
+same record as text.  Records are ``NamedTuple``s, not dataclasses: ``detect``
+must start fast, and importing ``dataclasses`` plus generating a dozen classes
+costs more than the probes themselves (measured: benchmarks/bench_detect.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 #: How many wheel tags ``detect --json`` lists unless asked for all of them.
 TAGS_SHOWN = 10
 
 
-@dataclass(frozen=True)
-class Unknown:
+class Unknown(NamedTuple):
     """A fact that could not be established, and why (shown to the user verbatim)."""
 
     fact: str
@@ -25,22 +25,19 @@ class Unknown:
         return {"fact": self.fact, "reason": self.reason}
 
 
-@dataclass(frozen=True)
-class PythonFacts:
+class PythonFacts(NamedTuple):
     version: str | None
     implementation: str | None
     source: str
 
 
-@dataclass(frozen=True)
-class LibcFacts:
+class LibcFacts(NamedTuple):
     name: str | None  # "glibc", "musl", or None (Windows, macOS, unknown)
     version: str | None
     source: str
 
 
-@dataclass(frozen=True)
-class TorchFacts:
+class TorchFacts(NamedTuple):
     """torch as its files describe it (``torch/version.py`` read as text, dist metadata)."""
 
     version: str | None  # __version__ with local label, e.g. 2.13.0+cpu
@@ -73,8 +70,7 @@ class TorchFacts:
         }
 
 
-@dataclass(frozen=True)
-class DriverFacts:
+class DriverFacts(NamedTuple):
     version: str | None
     cuda_max: str | None
     source: str
@@ -85,8 +81,7 @@ class DriverFacts:
                 "cuda_max_source": self.cuda_max_source}
 
 
-@dataclass(frozen=True)
-class GpuFacts:
+class GpuFacts(NamedTuple):
     index: int
     name: str | None
     compute_capability: str | None  # "9.0"
@@ -107,8 +102,7 @@ class GpuFacts:
         }
 
 
-@dataclass(frozen=True)
-class PackageFacts:
+class PackageFacts(NamedTuple):
     name: str  # canonical
     version: str | None
     location: str | None
@@ -124,8 +118,7 @@ class PackageFacts:
         return body
 
 
-@dataclass(frozen=True)
-class Environment:
+class Environment(NamedTuple):
     """Everything ``attnlock detect`` reports about one machine and interpreter."""
 
     python: PythonFacts
@@ -139,7 +132,7 @@ class Environment:
     gpus: tuple[GpuFacts, ...]
     gpus_source: str
     packages: dict[str, PackageFacts]
-    unknown: tuple[Unknown, ...] = field(default=())
+    unknown: tuple[Unknown, ...] = ()
 
     def to_json(self, *, all_tags: bool = False) -> dict[str, Any]:
         """The ``detect --json`` document (``shared/CLI.md``)."""

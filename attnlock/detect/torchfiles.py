@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from attnlock.detect.distributions import Found, read_version
 from attnlock.detect.report import TorchFacts, Unknown
 from attnlock.errors import InputError
 
 _VERSION_FIELDS = ("__version__", "cuda", "hip", "rocm", "xpu", "git_version", "debug")
-_ABI_FUNCTION = re.compile(
-    r"^def compiled_with_cxx11_abi\(\)[^:]*:\s*\n(?:\s+(?:r?\"\"\"[^\n]*\"\"\"|#[^\n]*)\n)*\s+return\s+(\S+)\s*$", re.M
+_ABI_FUNCTION = (
+    r"(?m)^def compiled_with_cxx11_abi\(\)[^:]*:\s*\n(?:\s+(?:r?\"\"\"[^\n]*\"\"\"|#[^\n]*)\n)*\s+return\s+(\S+)\s*$"
 )
-_ABI_CMAKE = re.compile(r"-D_GLIBCXX_USE_CXX11_ABI=([01])")
+_ABI_CMAKE = r"-D_GLIBCXX_USE_CXX11_ABI=([01])"
 
 
 def parse_version_py(text: str, source: str = "torch/version.py") -> dict[str, Any]:
@@ -62,7 +61,7 @@ def parse_version_py(text: str, source: str = "torch/version.py") -> dict[str, A
 
 def abi_from_init(text: str) -> bool | None:
     """``compiled_with_cxx11_abi`` returning a literal in ``torch/__init__.py`` (torch ≥ 2.7); else None."""
-    m = _ABI_FUNCTION.search(text)
+    m = re.search(_ABI_FUNCTION, text)
     if not m:
         return None
     return {"True": True, "False": False}.get(m.group(1))
@@ -70,14 +69,13 @@ def abi_from_init(text: str) -> bool | None:
 
 def abi_from_cmake(text: str) -> bool | None:
     """``-D_GLIBCXX_USE_CXX11_ABI=0|1`` in ``TorchConfig.cmake`` (torch ≤ 2.6); else None."""
-    values = set(_ABI_CMAKE.findall(text))
+    values = set(re.findall(_ABI_CMAKE, text))
     if len(values) != 1:
         return None
     return values.pop() == "1"
 
 
-@dataclass(frozen=True)
-class TorchLocation:
+class TorchLocation(NamedTuple):
     """Where the importable ``torch`` package is and the distribution that installed it."""
 
     package: Path | None
