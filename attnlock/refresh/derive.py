@@ -109,7 +109,7 @@ def parse_build_info(data: bytes) -> dict[str, Any]:
         raise ZipReadError(f"cpp_lib.json is not JSON ({exc})") from exc
     if not isinstance(raw, dict):
         raise ZipReadError("cpp_lib.json is not a JSON object")
-    ver = raw.get("version") if isinstance(raw.get("version"), dict) else {}
+    ver: dict[str, Any] = raw["version"] if isinstance(raw.get("version"), dict) else {}
     out: dict[str, Any] = {"raw": raw}
     if isinstance(ver.get("torch"), str):
         out["torch"] = ver["torch"]
@@ -120,7 +120,7 @@ def parse_build_info(data: bytes) -> dict[str, Any]:
         out["hip"] = ver["hip"]
     if isinstance(ver.get("python"), str):
         out["python"] = ver["python"]
-    env = raw.get("env") if isinstance(raw.get("env"), dict) else {}
+    env: dict[str, Any] = raw["env"] if isinstance(raw.get("env"), dict) else {}
     if isinstance(env.get("TORCH_CUDA_ARCH_LIST"), str):
         out["arch_list"] = env["TORCH_CUDA_ARCH_LIST"].split()
     return out
@@ -180,7 +180,7 @@ def _previous_facts(prev: Mapping[str, Any] | None) -> tuple[dict[tuple[str, str
     for rel in prev["releases"].values():
         if not isinstance(rel, dict):
             continue
-        files = rel.get("files") if isinstance(rel.get("files"), dict) else {}
+        files: dict[str, Any] = rel["files"] if isinstance(rel.get("files"), dict) else {}
         for rec in rel.get("metadata", []) or []:
             if not isinstance(rec, dict) or "error" in rec or "requires_dist" not in rec:
                 continue
@@ -365,6 +365,7 @@ def _build_records(
         key = (f.filename, f.sha256 or "")
         if key in prev_build:
             out[f.filename] = prev_build[key]
+            stats.files_reused += 1
             continue
         got = results.get(f.filename, {}).get(member, "not read")
         if isinstance(got, bytes):

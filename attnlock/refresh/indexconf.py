@@ -7,11 +7,11 @@ Order, first hit wins:
 
 1. ``--index-url``;
 2. ``ATTNLOCK_INDEX_URL``;
-3. pip: ``PIP_INDEX_URL``; then its files, highest priority first: ``PIP_CONFIG_FILE``,
-   site (``<sys.prefix>/pip.conf``), user (``$XDG_CONFIG_HOME/pip/pip.conf``,
-   ``~/.pip/pip.conf``), global (``$XDG_CONFIG_DIRS/pip/pip.conf``, ``/etc/pip.conf``); in each,
-   ``[install] index-url`` before ``[global] index-url``.  ``PIP_CONFIG_FILE=os.devnull``
-   disables the files, as in pip;
+3. pip: ``PIP_INDEX_URL``; then its files, highest priority first as pip ranks them:
+   ``PIP_CONFIG_FILE``, site (``<sys.prefix>/pip.conf``), user (``$XDG_CONFIG_HOME/pip/pip.conf``,
+   ``~/.pip/pip.conf``; skipped when ``PIP_CONFIG_FILE`` exists), global (``/etc/pip.conf``,
+   ``$XDG_CONFIG_DIRS/pip/pip.conf``); in each, ``[install] index-url`` before
+   ``[global] index-url``.  ``PIP_CONFIG_FILE=os.devnull`` disables the files, as in pip;
 4. uv: ``UV_DEFAULT_INDEX``, ``UV_INDEX_URL``; then ``UV_CONFIG_FILE``, user
    (``$XDG_CONFIG_HOME/uv/uv.toml``), system (``$XDG_CONFIG_DIRS/uv/uv.toml``,
    ``/etc/uv/uv.toml``): an ``[[index]]`` with ``default = true``, ``index-url`` or
@@ -51,19 +51,21 @@ def _check(url: str, origin: str) -> IndexChoice:
 
 
 def _pip_files(env: Mapping[str, str], home: Path, prefix: Path, etc: Path) -> Iterator[Path]:
+    """pip's configuration files, highest priority first (pip loads them in the reverse order)."""
     cfg = env.get("PIP_CONFIG_FILE")
     if cfg == os.devnull:
         return
     if cfg:
         yield Path(cfg)
     yield prefix / "pip.conf"
-    xdg_home = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
-    yield xdg_home / "pip" / "pip.conf"
-    yield home / ".pip" / "pip.conf"
-    for d in (env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep):
+    if not (cfg and Path(cfg).exists()):  # pip skips user files when PIP_CONFIG_FILE exists
+        xdg_home = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
+        yield xdg_home / "pip" / "pip.conf"
+        yield home / ".pip" / "pip.conf"
+    yield etc / "pip.conf"
+    for d in reversed((env.get("XDG_CONFIG_DIRS") or str(etc / "xdg")).split(os.pathsep)):
         if d:
             yield Path(d) / "pip" / "pip.conf"
-    yield etc / "pip.conf"
 
 
 def _uv_files(env: Mapping[str, str], home: Path, etc: Path) -> Iterator[Path]:

@@ -10,6 +10,7 @@ document keeps its ``checked`` date so a no-op refresh is a no-op diff.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import time
@@ -93,6 +94,10 @@ def _load_previous(path: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+def _start(progress: Progress, name: str, total: int) -> None:
+    progress.start(name, total)
+
+
 def refresh(
     data_root: Path,
     index_url: str,
@@ -140,7 +145,7 @@ def refresh(
                 reader,
                 checked=checked,
                 workers=workers,
-                on_plan=lambda n, name=pkg.name: progress.start(name, n),
+                on_plan=functools.partial(_start, progress, pkg.name),
                 on_file=progress.tick,
             )
             diff = diff_documents(pkg.name, previous, doc)
