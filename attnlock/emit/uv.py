@@ -266,25 +266,34 @@ def _set_sdists(uv: Any, plan: Plan) -> None:
     sdists = [p for p in plan.pins if p.sdist]
     names = {p.package for p in sdists}
     old = uv.get("dependency-metadata")
-    if old is not None or sdists:
-        kept = [t for t in old if canonical(str(t.get("name", ""))) not in names] if old is not None else []
-        if old is None or len(kept) != len(old) or sdists:
-            if not kept and not sdists:
+    ours = []
+    for p in sdists:
+        t = tomlkit.table()
+        t["name"] = p.package
+        t["version"] = str(p.version)
+        reqs = tomlkit.array()
+        for r in p.requires_dist:
+            reqs.append(r)
+        t["requires-dist"] = reqs
+        ours.append(t)
+    if old is None:
+        if ours:
+            aot = tomlkit.aot()
+            for t in ours:
+                aot.append(t)
+            uv.append("dependency-metadata", aot)
+    else:
+        kept = [t for t in old if canonical(str(t.get("name", ""))) not in names]
+        if [_plain(t) for t in kept] + [_plain(t) for t in ours] != _plain(old):
+            if not kept and not ours:
                 del uv["dependency-metadata"]
             else:
-                aot = tomlkit.aot()
-                for t in kept:
-                    aot.append(t)
-                for p in sdists:
-                    t = tomlkit.table()
-                    t["name"] = p.package
-                    t["version"] = str(p.version)
-                    reqs = tomlkit.array()
-                    for r in p.requires_dist:
-                        reqs.append(r)
-                    t["requires-dist"] = reqs
-                    aot.append(t)
-                _put(uv, "dependency-metadata", aot)
+                for i in reversed(range(len(old))):
+                    if canonical(str(old[i].get("name", ""))) in names:
+                        del old[i]
+                for t in ours:
+                    t.add(tomlkit.nl())
+                    old.append(t)
     if sdists:
         extra = uv.get("extra-build-dependencies")
         if extra is None:
@@ -297,4 +306,10 @@ def _set_sdists(uv: Any, plan: Plan) -> None:
             dep["match-runtime"] = True
             arr = tomlkit.array()
             arr.append(dep)
-            extra[p.package] = arr
+            same = [k for k in extra.keys() if canonical(k) == p.package]
+            if same and _plain(extra[same[0]]) == _plain(arr):
+                continue
+            if same:
+                extra[same[0]] = arr
+            else:
+                extra[p.package] = arr
