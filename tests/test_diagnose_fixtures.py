@@ -78,6 +78,9 @@ class FakeSource:
                 out.append(FlashAttnWheel(Version("2.7.4.post1"), FA + name, torch, "cu12", abi, "cp310"))
         return out
 
+    def torch_default_variant(self, torch: Version) -> str | None:
+        return {"2.4.0": "cu121"}.get(torch.public)
+
     def torch_cxx11abi(self, torch: Version, platform: str = "linux-x86_64") -> bool | None:
         return {"2.4.0": False, "2.5.1": False}.get(torch.public)
 

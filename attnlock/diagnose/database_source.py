@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from attnlock.diagnose.port import CompatibilitySource, FlashAttnWheel, XformersBuild
@@ -34,12 +34,30 @@ def source_for(db: object | None) -> CompatibilitySource | None:
     return DatabaseSource(db)
 
 
+def _version(value: object) -> Version | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return Version(value)
+    except InvalidVersion:
+        return None
+
+
+def _first_source(rec: dict[str, Any]) -> str:
+    src = rec.get("source")
+    if isinstance(src, list) and src:
+        return str(src[0])
+    return str(src) if src else ""
+
+
 class DatabaseSource:
     """The port over an :class:`attnlock.database.Database` (duck-typed: only its query API is used)."""
 
     def __init__(self, db: Any) -> None:
         self.db = db
         self._xformers: list[XformersBuild] | None = None
+        # Curated torch requirements of xformers releases, for releases refresh has not read.
+        self._requirements: dict[Version, list[Requirement]] = {}
 
     def _safe(self, default: Any, fn: Any, *args: Any) -> Any:
         # A malformed or absent data file makes that answer unknown, not the diagnosis fail.
@@ -57,26 +75,45 @@ class DatabaseSource:
         return template.replace("{variant}", variant)
 
     def _all_xformers(self) -> list[XformersBuild]:
+        """Every known xformers build, newest release first.
+
+        Derived build info (each wheel's cpp_lib.json) is the truth where refresh has read it;
+        the curated ``index_builds`` records add the PyTorch-index builds and, for releases
+        refresh has not read, the default-index build (the ``pypi`` variant's).
+        """
         if self._xformers is not None:
             return self._xformers
-        out: list[XformersBuild] = []
-        for rel in reversed(self._safe((), self.db.releases, "xformers")):
+        by_version: dict[Version, list[XformersBuild]] = {}
+        for rel in self._safe((), self.db.releases, "xformers"):
             seen: set[Version] = set()
             for wheel, info in sorted(rel.build_info.items()):
-                try:
-                    torch = Version(str(info.get("torch")))
-                except InvalidVersion:
-                    continue
-                if torch not in seen:
+                torch = _version(info.get("torch"))
+                if torch is not None and torch not in seen:
                     seen.add(torch)
-                    out.append(XformersBuild(rel.version, torch, None, None, wheel))
-            for torch, variants, source in self._safe([], self.db.xformers_index_builds, rel.version):
-                for variant in variants:
-                    label = variant.label
-                    out.append(XformersBuild(rel.version, Version(f"{torch.public}+{label}"), label,
-                                             self.index_url(label), source))
-        self._xformers = out
-        return out
+                    by_version.setdefault(rel.version, []).append(XformersBuild(rel.version, torch, None, None, wheel))
+        for rec in self._safe([], self.db.curated_records, "xformers", "index_builds"):
+            version, torch = _version(rec.get("xformers")), _version(rec.get("torch"))
+            if version is None or torch is None:
+                continue
+            source = _first_source(rec)
+            builds = by_version.setdefault(version, [])
+            pypi = rec.get("pypi")
+            if isinstance(pypi, str) and not any(b.variant is None for b in builds):
+                builds.append(XformersBuild(version, Version(f"{torch.public}+{pypi}"), None, None, source))
+            for label in rec.get("variants", []):
+                if isinstance(label, str):
+                    builds.append(XformersBuild(version, Version(f"{torch.public}+{label}"), label,
+                                                self.index_url(label), source))
+            req = rec.get("torch_requirement")
+            if isinstance(req, str) and version not in self._requirements:
+                try:
+                    self._requirements[version] = [Requirement(f"torch{req}")]
+                except InvalidRequirement:
+                    pass
+        # Final releases before pre-releases and dev builds, newest first within each.
+        order = sorted(by_version, key=lambda v: (not (v.is_prerelease or v.is_devrelease), v), reverse=True)
+        self._xformers = [b for v in order for b in by_version[v]]
+        return self._xformers
 
     def xformers_builds_for_torch(self, torch: Version) -> list[XformersBuild]:
         return [b for b in self._all_xformers() if b.torch.public == torch.public]
@@ -85,20 +122,32 @@ class DatabaseSource:
         return [b for b in self._all_xformers() if b.xformers == xformers]
 
     def releases(self, package: str) -> list[Version]:
-        return [r.version for r in self._safe((), self.db.releases, package)]
+        found = {r.version for r in self._safe((), self.db.releases, package)}
+        if package == "xformers":
+            self._all_xformers()
+            found |= set(self._requirements)
+        return sorted(found)
 
     def requirements(self, package: str, version: Version) -> list[Requirement] | None:
         rel = self._safe(None, self.db.release, package, version)
-        if rel is None:
-            return None
-        rec = rel.metadata_for(None)
-        return None if rec is None else list(rec.parsed)
+        rec = rel.metadata_for(None) if rel is not None else None
+        if rec is not None:
+            return list(rec.parsed)
+        if package == "xformers":
+            self._all_xformers()
+            return self._requirements.get(version)
+        return None
 
     def flash_attn_wheels(self, version: Version | None = None) -> list[FlashAttnWheel]:
         wheels = self._safe([], self.db.flash_attn_wheels, "flash-attn", version)
         out = [FlashAttnWheel(w.version, w.url, w.torch_minor, w.cuda, w.cxx11abi, w.python, w.platform)
                for w in wheels]
         return sorted(out, key=lambda w: w.version, reverse=True)
+
+    def torch_default_variant(self, torch: Version) -> str | None:
+        variants = self._safe(None, self.db.torch_variants, Version(torch.public))
+        pypi = getattr(variants, "pypi", None)
+        return pypi.label if pypi is not None else None
 
     def torch_cxx11abi(self, torch: Version, platform: str = "linux-x86_64") -> bool | None:
         from attnlock.model import Platform

@@ -238,8 +238,9 @@ def _flash_attn_wheel(src: CompatibilitySource, target: Target | None, abi: bool
         abi = known_abi  # the wheel must match torch's ABI, whatever the symbol suggested
     minor = f"{torch.major}.{torch.minor}"
     cuda = target.cuda.version if (target.cuda and target.cuda.is_cuda) else None
-    if cuda is None and torch.local and torch.local.startswith("cu"):
-        cuda = _version(f"{torch.local[2:-1]}.{torch.local[-1]}")
+    label = torch.local or (None if cuda is not None else src.torch_default_variant(torch))
+    if cuda is None and label and label.startswith("cu"):
+        cuda = _version(f"{label[2:-1]}.{label[-1]}")
     py = target.python.cp_tag
     best: FlashAttnWheel | None = None
     for w in src.flash_attn_wheels():

@@ -73,6 +73,10 @@ class CompatibilitySource(Protocol):
         """Published prebuilt flash-attn wheels (of one release, or all), newest first."""
         ...
 
+    def torch_default_variant(self, torch: Version) -> str | None:
+        """The variant label (``cu121``) of that torch release's build on the default index, or None."""
+        ...
+
     def torch_cxx11abi(self, torch: Version, platform: str = "linux-x86_64") -> bool | None:
         """Whether that torch build uses the C++11 ABI (PyTorch-index builds when ``torch`` has a
         local label, else the default-index build), or None when unknown."""
