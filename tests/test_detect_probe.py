@@ -185,7 +185,7 @@ def test_nvml_missing_falls_back_to_smi_and_its_banner(tmp_path: Path) -> None:
     env = run(tmp_path, root, site, bin_dir, runner)
     assert env.driver is not None and env.driver.version == "384.98"  # /proc first
     assert env.driver.cuda_max == "13.0" and "banner" in (env.driver.cuda_max_source or "")
-    assert [(g.index, g.compute_capability, g.memory_mib) for g in env.gpus] == [(0, "7.0", 12288), (1, "8.9", 49140)]
+    assert [(g.ordinal, g.compute_capability, g.memory_mib) for g in env.gpus] == [(0, "7.0", 12288), (1, "8.9", 49140)]
     assert env.gpus_source == "nvidia-smi --query-gpu"
     assert "NVML library not loadable" in unknown_facts(env)["nvml"]
 
@@ -386,3 +386,19 @@ def test_json_has_every_field_of_the_cli_contract(tmp_path: Path) -> None:
                             "compute_capability_source": "NVML nvmlDeviceGetCudaComputeCapability"}]
     assert doc["packages"]["xformers"]["built_for"]["torch"] == "2.10.0+cu128"
     json.dumps(doc)  # serialisable
+
+
+# ------------------------------------------------------------------ the real NVML child
+
+def test_the_nvml_child_always_answers_json(tmp_path: Path) -> None:
+    """Run the real child on this machine: GPUs where NVML loads, else an error object — never a traceback."""
+    result = subprocess_runner([sys.executable, "-I", str(NVML_CHILD)], 30)
+    assert result.ok, result
+    data = json.loads(result.stdout)
+    if "error" in data:
+        assert isinstance(data["error"], str) and data["error"]
+    else:
+        assert isinstance(data["driver"], str) and isinstance(data["gpus"], list)
+        for gpu in data["gpus"]:
+            assert isinstance(gpu.get("name"), str)
+            assert len(gpu.get("compute_capability", [])) == 2

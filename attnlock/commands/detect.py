@@ -46,7 +46,7 @@ def render_text(env: Environment) -> str:
     for g in env.gpus:
         cc = f"sm_{g.compute_capability.replace('.', '')}" if g.compute_capability else "compute capability unknown"
         mem = f", {g.memory_mib} MiB" if g.memory_mib else ""
-        row(f"GPU {g.index}", f"{g.name or 'unknown'} ({cc}{mem})", g.source)
+        row(f"GPU {g.ordinal}", f"{g.name or 'unknown'} ({cc}{mem})", g.source)
     for name, p in sorted(env.packages.items()):
         if name == "torch":
             continue

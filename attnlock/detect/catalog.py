@@ -7,7 +7,10 @@ reads ``data/``); tests pass any object with the same two methods.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from attnlock.database import Database
 
 
 class Catalog(Protocol):
@@ -25,7 +28,7 @@ class CatalogUnavailable(Exception):
 class DatabaseCatalog:
     """:class:`Catalog` over ``attnlock.database.load()``."""
 
-    def _db(self):  # type: ignore[no-untyped-def]
+    def _db(self) -> Database:
         try:
             from attnlock.database import load
         except ImportError as exc:  # the database package is not part of this build

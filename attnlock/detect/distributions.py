@@ -72,6 +72,8 @@ def scan(sys_path: Iterable[str]) -> dict[str, Found]:
 def read_version(found: Found) -> tuple[str | None, str, str | None]:
     """``(version, source, problem)``: METADATA's Version, else the folder name's, with why."""
     metadata_file = found.info / ("PKG-INFO" if found.info.name.endswith(".egg-info") else "METADATA")
+    version: str | None
+    problem: str | None
     try:
         with open(metadata_file, "rb") as fh:
             version = metadata_version(fh.read(1 << 16).decode("utf-8", "replace"))

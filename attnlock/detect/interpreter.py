@@ -68,7 +68,7 @@ def _libc(sys_platform: str) -> tuple[LibcFacts, Unknown | None]:
     try:
         from packaging import _manylinux
 
-        glibc = _manylinux._get_glibc_version()
+        glibc: tuple[int, int] = tuple(_manylinux._get_glibc_version())  # type: ignore[assignment]
     except (ImportError, AttributeError, OSError, ValueError) as exc:
         glibc = (-1, -1)
         why = f"packaging._manylinux: {exc}"

@@ -291,7 +291,7 @@ class _Probe:
         if self.cuda_max is None and isinstance(cuda, int) and cuda > 0:
             self.cuda_max, self.cuda_source = cuda_from_int(cuda), "NVML nvmlSystemGetCudaDriverVersion_v2"
         if self.gpus is None and "gpus_error" not in data:
-            gpus = []
+            gpus: list[_Gpu] = []
             for raw in data.get("gpus", []):
                 cc = raw.get("compute_capability")
                 cc_text = f"{cc[0]}.{cc[1]}" if isinstance(cc, list) and len(cc) == 2 else None
@@ -304,7 +304,7 @@ class _Probe:
             self.unknown.append(Unknown("gpus", f"NVML: {data['gpus_error']}"))
 
     def smi(self, smi: str) -> None:
-        fields = SMI_FIELDS
+        fields: tuple[str, ...] = SMI_FIELDS
         for _attempt in range(2):
             argv = [smi, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"]
             result = self.ports.run(argv, self.ports.timeout)
@@ -333,7 +333,7 @@ class _Probe:
             if len(drivers) == 1:
                 self.driver, self.driver_source = drivers.pop(), source
         if self.gpus is None:
-            gpus = []
+            gpus: list[_Gpu] = []
             for row in rows:
                 index_text = row.get("index")
                 index = int(index_text) if index_text and index_text.isdigit() else len(gpus)
@@ -364,7 +364,7 @@ class _Probe:
             entries = sorted(p.name for p in root.iterdir())
         except OSError:
             return
-        gpus = []
+        gpus: list[_Gpu] = []
         for name in entries:
             path = f"/proc/driver/nvidia/gpus/{name}/information"
             try:
@@ -450,7 +450,7 @@ class _Probe:
         for gpu in gpus:
             if gpu.cc is None and not any(u.fact == f"gpu {gpu.index} compute capability" for u in self.unknown):
                 self.unknown.append(Unknown(f"gpu {gpu.index} compute capability", "no probe reported it"))
-        return NvidiaFacts(driver, tuple(g.freeze() for g in gpus), source, self.unknown)
+        return NvidiaFacts(driver, tuple(g.freeze() for g in gpus), source or "unknown", self.unknown)
 
 
 def probe_nvidia(ports: Ports, catalog: Catalog | None, os_name: str) -> NvidiaFacts:

@@ -83,7 +83,9 @@ class Ports(NamedTuple):
     @classmethod
     def system(cls) -> Ports:
         """The running machine: ``/``, ``os.environ``, real subprocesses, this interpreter's sys.path."""
-        return cls(Path("/"), dict(os.environ), subprocess_runner, tuple(sys.path), sys.executable)
+        # "" on sys.path is the working directory (python -m, -c): imports look there first.
+        path = tuple(entry or os.getcwd() for entry in sys.path)
+        return cls(Path("/"), dict(os.environ), subprocess_runner, path, sys.executable)
 
     def path(self, absolute: str) -> Path:
         """A system path (``/proc/...``) under :attr:`root`."""

@@ -82,7 +82,7 @@ class DriverFacts(NamedTuple):
 
 
 class GpuFacts(NamedTuple):
-    index: int
+    ordinal: int  # "index" in JSON (a NamedTuple field may not shadow tuple.index)
     name: str | None
     compute_capability: str | None  # "9.0"
     memory_mib: int | None
@@ -92,7 +92,7 @@ class GpuFacts(NamedTuple):
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "index": self.index,
+            "index": self.ordinal,
             "name": self.name,
             "compute_capability": self.compute_capability,
             "memory_mib": self.memory_mib,

@@ -72,7 +72,7 @@ def abi_from_cmake(text: str) -> bool | None:
     values = set(re.findall(_ABI_CMAKE, text))
     if len(values) != 1:
         return None
-    return values.pop() == "1"
+    return bool(values.pop() == "1")
 
 
 class TorchLocation(NamedTuple):
