@@ -277,3 +277,22 @@ def test_httpx_is_not_imported_by_the_cli_or_the_package() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "False"
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty", [True, False], ids=["terminal", "pipe"])
+def test_progress_only_on_a_terminal(data: Path, index: Server, tty: bool) -> None:
+    from attnlock.refresh.report import Progress
+
+    stream: io.StringIO = _Tty() if tty else io.StringIO()
+    with Fetcher(policy=FetchPolicy(attempts=1)) as f:
+        refresh(data, index.index_url, f, progress=Progress(stream))
+    text = stream.getvalue()
+    if tty:
+        assert "refresh demo-xf: 4/4 wheels read" in text and text.endswith("\r\x1b[K")
+    else:
+        assert text == ""
