@@ -57,6 +57,7 @@ def test_detect_json_in_the_real_environment_with_cpu_torch_and_xformers(tmp_pat
     assert doc["python"]["version"].startswith(f"{sys.version_info.major}.{sys.version_info.minor}.")
     text = attnlock("detect", env=clean_env(), cwd=tmp_path)
     assert text.returncode == 0 and "built for torch 2.10.0+cu128" in text.stdout
+    assert "not the installed torch 2.13.0+cpu" in text.stdout
 
 
 def test_detect_describes_another_machine_and_survives_a_garbage_nvidia_smi(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ def render_text(env: Environment) -> str:
     libc = f"{env.libc.name} {env.libc.version}" if env.libc.name else None
     row("libc", libc if libc else ("n/a" if env.libc.source.startswith("not ") else None), env.libc.source)
     if env.tags is not None:
-        row("wheel tags", f"{len(env.tags)} (best: {', '.join(env.tags[:3])})", env.tags_source)
+        row("wheel tags", f"{len(env.tags)}, best {env.tags[0]}" if env.tags else "0", env.tags_source)
     else:
         row("wheel tags", None, env.tags_source)
     t = env.torch
@@ -54,6 +54,8 @@ def render_text(env: Environment) -> str:
         if p.built_for:
             bf = p.built_for
             value = f"{p.version} (built for torch {bf.get('torch')}, CUDA {bf.get('cuda')}, Python {bf.get('python')})"
+            if t is not None and t.version and bf.get("torch") and bf.get("torch") != t.version:
+                value += f"  <- not the installed torch {t.version}"
         row(name, value, p.source if p.version is None else "")
     width = max(len(r[0]) for r in rows)
     vwidth = min(max(len(r[1]) for r in rows), 60)
