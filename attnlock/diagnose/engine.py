@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import string
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,11 @@ def render(template: str, values: Mapping[str, str | None]) -> str:
         return template
 
 
+# How far past a match a computation reads (the operator list of "No operator found", the
+# lines of a conflict explanation): bounded, so a huge log costs linear time.
+WINDOW = 64 * 1024
+
+
 @dataclass(frozen=True)
 class Match:
     """One signature match in the log, with what a fix computation needs."""
@@ -60,14 +66,26 @@ class Match:
     target: Target | None
     source: CompatibilitySource | None
     signatures: Sequence[Signature]
+    line_starts: Sequence[int] = ()
 
     @property
     def groups(self) -> dict[str, str | None]:
         return self.match.groupdict()
 
+    def line_of(self, offset: int) -> int:
+        """1-based line number of a character offset in the log."""
+        if self.line_starts:
+            return bisect.bisect_right(self.line_starts, offset)
+        return self.text.count("\n", 0, offset) + 1
+
     @property
     def line(self) -> int:
-        return self.text.count("\n", 0, self.match.start()) + 1
+        return self.line_of(self.match.start())
+
+    @property
+    def after(self) -> str:
+        """The text that follows the match, at most :data:`WINDOW` characters."""
+        return self.text[self.match.end(): self.match.end() + WINDOW]
 
     @property
     def evidence(self) -> str:
@@ -119,6 +137,7 @@ def run(
     from attnlock.diagnose.fixes import COMPUTATIONS
 
     text = normalize(text)
+    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
     found: list[tuple[int, int, Diagnosis]] = []
     matched_ids: set[str] = set()
     for rank, sig in enumerate(signatures):
@@ -128,7 +147,7 @@ def run(
             if m.end() == m.start():
                 continue
             matched_ids.add(sig.id)
-            ctx = Match(sig, m, text, target, source, signatures)
+            ctx = Match(sig, m, text, target, source, signatures, line_starts)
             compute = COMPUTATIONS.get(sig.compute) if sig.compute else None
             results = compute(ctx) if compute is not None else [ctx.diagnosis()]
             for d in results:
@@ -137,8 +156,8 @@ def run(
     out: list[Diagnosis] = []
     seen: set[tuple[str, str]] = set()
     for _, _, d in sorted(found, key=lambda t: (t[0], t[1])):
-        sig = by_id.get(d.id)
-        if sig is not None and any(other in matched_ids for other in sig.superseded_by):
+        origin = by_id.get(d.id)
+        if origin is not None and any(other in matched_ids for other in origin.superseded_by):
             continue
         key = (d.id, d.fix)
         if key in seen:

@@ -19,6 +19,7 @@ from attnlock.diagnose import conflicts
 from attnlock.diagnose.diagnosis import Diagnosis
 from attnlock.diagnose.engine import Match
 from attnlock.diagnose.port import CompatibilitySource, FlashAttnWheel, XformersBuild
+from attnlock.diagnose.signatures import Signature
 from attnlock.model import Target
 
 
@@ -96,8 +97,8 @@ def xformers_built_for(ctx: Match) -> list[Diagnosis]:
             return [ctx.diagnosis(cause=cause, fix=fix, commands=[], values=values)]
         fix = (f"reinstall xformers=={build.xformers} for this Python (pip picks the "
                f"cp{py_have.major}{py_have.minor} wheel)" + (f" from {build.index_url}" if build.index_url else ""))
-        cmds = [_pip("--force-reinstall", "--no-deps", f"xformers=={build.xformers}", index=build.index_url)]
-        return [ctx.diagnosis(cause=cause, fix=fix, commands=cmds, values=values)]
+        reinstall = [_pip("--force-reinstall", "--no-deps", f"xformers=={build.xformers}", index=build.index_url)]
+        return [ctx.diagnosis(cause=cause, fix=fix, commands=reinstall, values=values)]
     if built.public == want.public and built.local and built.local != want.local:
         idx = src.index_url(built.local) if src else None
         cause = (
@@ -109,8 +110,8 @@ def xformers_built_for(ctx: Match) -> list[Diagnosis]:
         fix = f"install the {built.local} build of torch {built.public}" + (
             f" from {idx}" if idx else f" from the PyTorch index for {built.local}"
         ) + ", keeping xformers as it is"
-        cmds = [_pip("--force-reinstall", f"torch=={built}", index=idx)] if idx else []
-        return [ctx.diagnosis(cause=cause, fix=fix, commands=cmds, values=values)]
+        swap = [_pip("--force-reinstall", f"torch=={built}", index=idx)] if idx else []
+        return [ctx.diagnosis(cause=cause, fix=fix, commands=swap, values=values)]
     cause = (
         f"xformers' C++/CUDA extension was compiled for torch {built}, but torch {have} is installed, "
         f"so none of its CUDA operators load (memory_efficient_attention then finds no operator).{extra}"
@@ -143,8 +144,8 @@ _SHAPE = re.compile(r"shape=\((?P<dims>[\d, ]+)\)\s*\((?P<dtype>torch\.\w+)\)")
 
 def _no_operator_block(ctx: Match) -> tuple[dict[str, str], list[tuple[str, list[tuple[str, int]]]]]:
     """The inputs and, per operator, its (reason line, line number) list after the header."""
-    lines = ctx.text[ctx.match.end():].split("\n")
-    first = ctx.line + ctx.text.count("\n", ctx.match.start(), ctx.match.end())
+    lines = ctx.after.split("\n")
+    first = ctx.line_of(ctx.match.end())
     inputs: dict[str, str] = {}
     ops: list[tuple[str, list[tuple[str, int]]]] = []
     for offset, raw in enumerate(lines):
@@ -184,38 +185,39 @@ def xformers_no_operator(ctx: Match) -> list[Diagnosis]:
                       head_dim=dims[-1] if dims else None)
     values["operators"] = ", ".join(op for op, _ in ops)
 
-    def classify(line: str) -> tuple[str, object]:
+    Hit = tuple[Signature, "re.Match[str]"]
+
+    def classify(line: str) -> tuple[str, Hit | None]:
         for sig in reasons:
             m = sig.pattern.search(line)
             if m:
                 return sig.reason_class or "input", (sig, m)
         return "unknown", None
 
+    def reason_diagnosis(hit: Hit, line: str, lineno: int) -> Diagnosis:
+        sig, m = hit
+        sub = Match(sig, m, line, ctx.target, ctx.source, ctx.signatures)
+        return sub.diagnosis(values={**values, **m.groupdict(), "reason": line}, evidence=line, line=lineno)
+
     classified = [(op, [(line, n, *classify(line)) for line, n in rs]) for op, rs in ops]
     usable = [(op, rs) for op, rs in classified if not any(c == "build" for _, _, c, _ in rs)]
-    out: list[Diagnosis] = []
     if not usable:
         # Every operator is missing from the build: the inputs are not the problem.
         for _, rs in classified:
             for line, n, cls, hit in rs:
                 if cls == "build" and hit is not None:
-                    sig, m = hit  # type: ignore[misc]
-                    sub = Match(sig, m, line, ctx.target, ctx.source, ctx.signatures)
-                    out.append(sub.diagnosis(values={**values, **m.groupdict(), "reason": line},
-                                             evidence=line, line=n))
-                    return out
+                    return [reason_diagnosis(hit, line, n)]
         return [ctx.diagnosis(values=values)]
     # The operator closest to working: fewest reasons against it.
     op, rs = min(usable, key=lambda item: len(item[1]))
     values["operator"] = op
     unknown: list[str] = []
-    for line, n, cls, hit in rs:
+    out: list[Diagnosis] = []
+    for line, n, _cls, hit in rs:
         if hit is None:
             unknown.append(line)
-            continue
-        sig, m = hit  # type: ignore[misc]
-        sub = Match(sig, m, line, ctx.target, ctx.source, ctx.signatures)
-        out.append(sub.diagnosis(values={**values, **m.groupdict(), "reason": line}, evidence=line, line=n))
+        else:
+            out.append(reason_diagnosis(hit, line, n))
     if unknown or not out:
         out.append(ctx.diagnosis(
             cause=f"no xformers operator accepts these inputs; the closest, {op}, rejects them because: "
@@ -415,8 +417,7 @@ def _conflict_diagnoses(ctx: Match, conflict: conflicts.Conflict, *, installed: 
 
 def pip_conflict(ctx: Match) -> list[Diagnosis]:
     """pip ``ResolutionImpossible``: the pins involved and the pins that resolve them."""
-    block = ctx.text[ctx.match.end():]
-    return _conflict_diagnoses(ctx, conflicts.parse_pip(block))
+    return _conflict_diagnoses(ctx, conflicts.parse_pip(ctx.after))
 
 
 def pip_installed_conflict(ctx: Match) -> list[Diagnosis]:
@@ -436,7 +437,7 @@ def pip_installed_conflict(ctx: Match) -> list[Diagnosis]:
 
 def uv_conflict(ctx: Match) -> list[Diagnosis]:
     """uv ``No solution found``: the pins involved and the pins that resolve them."""
-    rest = ctx.text[ctx.match.end():]
+    rest = ctx.after
     # The explanation ends at the first blank line or uv's ``hint:`` paragraph.
     end = re.search(r"\n\s*\n|\n\s*hint:", rest)
     return _conflict_diagnoses(ctx, conflicts.parse_uv(rest[: end.start()] if end else rest))
