@@ -402,3 +402,21 @@ def test_the_nvml_child_always_answers_json(tmp_path: Path) -> None:
         for gpu in data["gpus"]:
             assert isinstance(gpu.get("name"), str)
             assert len(gpu.get("compute_capability", [])) == 2
+
+
+def test_nvml_json_with_wrong_types_is_survived(tmp_path: Path) -> None:
+    root, site, bin_dir = machine(tmp_path, proc="proc-version-565.57.01-open.txt")
+    odd = json.dumps({"driver": 5, "cuda_driver": "13.0",
+                      "gpus": [{"index": "zero", "name": 3, "compute_capability": [9], "memory_mib": "lots"}]})
+    env = run(tmp_path, root, site, bin_dir, Replay({("nvml", ""): CommandResult(0, odd)}))
+    assert [(g.ordinal, g.name, g.compute_capability, g.memory_mib) for g in env.gpus] == [(0, None, None, None)]
+    assert env.driver is not None and env.driver.version == "565.57.01" and env.driver.cuda_max is None
+    assert {"cuda_max", "gpu 0 compute capability"} <= set(unknown_facts(env))
+
+
+def test_empty_override_variables_count_as_unset(tmp_path: Path) -> None:
+    root, site, bin_dir = machine(tmp_path)
+    env = run(tmp_path, root, site, bin_dir, Replay({}),
+              environ={"ATTNLOCK_CUDA_DRIVER": "", "ATTNLOCK_GPU": "", "ATTNLOCK_CUDA_MAX": ""})
+    assert env.driver is None and env.gpus == () and "no NVIDIA driver" in env.gpus_source
+    assert env.unknown == ()

@@ -184,7 +184,7 @@ def gpus_from_override(text: str, source: str) -> list[_Gpu]:
     """``ATTNLOCK_GPU``: ``none`` or a comma list of ``sm_XY``/``X.Y`` or GPU names (capability looked up later)."""
     from attnlock.model import ComputeCapability
 
-    if text.strip().lower() in ("none", ""):
+    if text.strip().lower() == "none":
         return []
     out = []
     for index, item in enumerate(part.strip() for part in text.split(",")):
@@ -195,6 +195,23 @@ def gpus_from_override(text: str, source: str) -> list[_Gpu]:
             cc = ComputeCapability.parse(item).dotted
         out.append(_Gpu(index, None if cc else item, cc, None, None, source, source if cc else None))
     return out
+
+
+def _nvml_gpu(raw: dict[str, Any], position: int) -> _Gpu:
+    """One GPU of the NVML child's JSON; a value of the wrong type counts as absent."""
+
+    def text(key: str) -> str | None:
+        value = raw.get(key)
+        return value if isinstance(value, str) and value else None
+
+    index = raw.get("index")
+    cc = raw.get("compute_capability")
+    cc_text = (f"{cc[0]}.{cc[1]}" if isinstance(cc, list) and len(cc) == 2
+               and all(isinstance(v, int) and 0 <= v < 100 for v in cc) else None)
+    memory = raw.get("memory_mib")
+    return _Gpu(index if isinstance(index, int) else position, text("name"), cc_text,
+                memory if isinstance(memory, int) else None, text("pci_bus_id"), "NVML",
+                "NVML nvmlDeviceGetCudaComputeCapability" if cc_text else None)
 
 
 class _Probe:
@@ -216,9 +233,10 @@ class _Probe:
 
     def env(self) -> None:
         environ = self.ports.environ
-        raw = environ.get("ATTNLOCK_CUDA_DRIVER")
+        # An empty variable counts as unset (as in attnlock.target); "none" means "no driver/GPU".
+        raw = environ.get("ATTNLOCK_CUDA_DRIVER") or None
         if raw is not None:
-            if raw.strip().lower() in ("none", ""):
+            if raw.strip().lower() == "none":
                 self.driver_none = True
                 self.driver_source = "env:ATTNLOCK_CUDA_DRIVER"
             else:
@@ -227,14 +245,14 @@ class _Probe:
                     self.driver_source = "env:ATTNLOCK_CUDA_DRIVER"
                 except UsageError as exc:
                     self.unknown.append(Unknown("ATTNLOCK_CUDA_DRIVER", f"ignored: {exc.message}"))
-        raw = environ.get("ATTNLOCK_CUDA_MAX")
+        raw = environ.get("ATTNLOCK_CUDA_MAX") or None
         if raw is not None:
             try:
                 self.cuda_max = parse_cuda_max(raw)
                 self.cuda_source = "env:ATTNLOCK_CUDA_MAX"
             except UsageError as exc:
                 self.unknown.append(Unknown("ATTNLOCK_CUDA_MAX", f"ignored: {exc.message}"))
-        raw = environ.get("ATTNLOCK_GPU")
+        raw = environ.get("ATTNLOCK_GPU") or None
         if raw is not None:
             try:
                 self.gpus = gpus_from_override(raw, "env:ATTNLOCK_GPU")
@@ -293,12 +311,7 @@ class _Probe:
         if self.gpus is None and "gpus_error" not in data:
             gpus: list[_Gpu] = []
             for raw in data.get("gpus", []):
-                cc = raw.get("compute_capability")
-                cc_text = f"{cc[0]}.{cc[1]}" if isinstance(cc, list) and len(cc) == 2 else None
-                gpus.append(_Gpu(int(raw.get("index", len(gpus))), raw.get("name"), cc_text,
-                                 raw.get("memory_mib") if isinstance(raw.get("memory_mib"), int) else None,
-                                 raw.get("pci_bus_id"), "NVML",
-                                 "NVML nvmlDeviceGetCudaComputeCapability" if cc_text else None))
+                gpus.append(_nvml_gpu(raw, len(gpus)))
             self.gpus, self.gpus_source = gpus, "NVML"
         elif "gpus_error" in data:
             self.unknown.append(Unknown("gpus", f"NVML: {data['gpus_error']}"))
