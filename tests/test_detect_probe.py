@@ -420,3 +420,14 @@ def test_empty_override_variables_count_as_unset(tmp_path: Path) -> None:
               environ={"ATTNLOCK_CUDA_DRIVER": "", "ATTNLOCK_GPU": "", "ATTNLOCK_CUDA_MAX": ""})
     assert env.driver is None and env.gpus == () and "no NVIDIA driver" in env.gpus_source
     assert env.unknown == ()
+
+
+def test_shipped_database_fills_capability_and_cuda_max(tmp_path: Path) -> None:
+    root, site, bin_dir = machine(tmp_path)
+    ports = Ports(root=root, environ={"PATH": str(bin_dir), "ATTNLOCK_GPU": "Tesla T4",
+                                      "ATTNLOCK_CUDA_DRIVER": "580.159.04"}, run=Replay({}), sys_path=(str(site),))
+    env = detect(ports, sys_platform="linux", machine="x86_64")  # default catalog: attnlock.database
+    assert env.gpus[0].compute_capability == "7.5"
+    assert (env.gpus[0].compute_capability_source or "").startswith("data/curated/gpus.toml")
+    assert env.driver is not None and env.driver.cuda_max is not None
+    assert (env.driver.cuda_max_source or "").startswith("data/curated/cuda.toml")

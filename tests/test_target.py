@@ -166,3 +166,11 @@ def test_gpu_name_without_database() -> None:
     with pytest.raises(UsageError) as info:
         target_from_args(args(gpu="T4"), environ={}, use_detection=False, catalog=Catalog(broken=True))
     assert "gpus.toml missing" in info.value.message and "sm_80" in (info.value.hint or "")
+
+
+def test_gpu_names_through_the_shipped_database() -> None:
+    """No fake here: the default catalog reads data/curated/gpus.toml."""
+    for name in ("T4", "Tesla T4", "NVIDIA H100 80GB HBM3"):
+        t = target_from_args(args(gpu=name), environ={}, use_detection=False)
+        assert t.gpu_name == name
+        assert t.gpu == (ComputeCapability(7, 5) if "T4" in name else ComputeCapability(9, 0))
