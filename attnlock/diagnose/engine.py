@@ -154,12 +154,12 @@ def run(
                 found.append((rank, m.start(), d))
     by_id = {s.id: s for s in signatures}
     out: list[Diagnosis] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     for _, _, d in sorted(found, key=lambda t: (t[0], t[1])):
         origin = by_id.get(d.id)
         if origin is not None and any(other in matched_ids for other in origin.superseded_by):
             continue
-        key = (d.id, d.fix)
+        key = (d.id, d.cause, d.fix)
         if key in seen:
             continue
         seen.add(key)

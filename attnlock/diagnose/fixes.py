@@ -315,6 +315,21 @@ def flash_attn_arch(ctx: Match) -> list[Diagnosis]:
     return [ctx.diagnosis(cause=cause, fix=fix)]
 
 
+# ---------------------------------------------------------------- torch SDPA
+
+_SDPA_REASON = re.compile(r"UserWarning: (?P<reason>.+?)\s*\(Triggered internally")
+
+
+def sdpa_kernel_reason(ctx: Match) -> list[Diagnosis]:
+    """"X kernel not used because:" — the reason is the next warning torch printed."""
+    for m in _SDPA_REASON.finditer(ctx.after[:4096]):
+        reason = m.group("reason").strip()
+        if "kernel not used because" in reason:
+            break  # the next kernel's header: this one printed no reason
+        return [ctx.diagnosis(values={"reason": reason.rstrip(".")})]
+    return [ctx.diagnosis(values={"reason": "torch printed no reason"})]
+
+
 # ---------------------------------------------------------------- triton
 
 def triton_for_torch(ctx: Match) -> list[Diagnosis]:
@@ -450,6 +465,7 @@ COMPUTATIONS: dict[str, Callable[[Match], list[Diagnosis]]] = {
     "build-needs-torch": build_needs_torch,
     "flash-attn-arch": flash_attn_arch,
     "triton-for-torch": triton_for_torch,
+    "sdpa-kernel-reason": sdpa_kernel_reason,
     "pip-installed-conflict": pip_installed_conflict,
     "pip-conflict": pip_conflict,
     "uv-conflict": uv_conflict,
