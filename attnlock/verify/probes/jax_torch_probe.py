@@ -15,6 +15,11 @@ from typing import Any
 
 from attnlock.verify.probes import _common as c
 
+# Relative L2 bound for the float32 convolutions.  Both frameworks may run them in TF32 on the GPU
+# (10-bit mantissa, unit roundoff 4.9e-4): a 72-term dot product then lands near 1e-3; a wrong
+# result is near 1.  (An absolute bound of 1e-2 failed on an H200: max abs error 0.0137 from TF32.)
+CONV_BOUND = 5e-3
+
 
 def _torch_step(torch: Any) -> float:
     x = torch.randn(256, 256, device="cuda")
@@ -24,9 +29,9 @@ def _torch_step(torch: Any) -> float:
     with torch.backends.cudnn.flags(enabled=True):
         y = torch.nn.functional.conv2d(img, w)
     ref = torch.nn.functional.conv2d(img.double().cpu(), w.double().cpu())
-    err = float((y.double().cpu() - ref).abs().max())
-    if not err <= 1e-2:  # TF32 convolutions stay far below this
-        raise c.Fail(f"torch cuDNN convolution differs from the CPU float64 result by {err:.3g}")
+    err = float((y.double().cpu() - ref).norm() / ref.norm())
+    if not err <= CONV_BOUND:
+        raise c.Fail(f"torch cuDNN convolution differs from the CPU float64 result: relative error {err:.3g}")
     return mm
 
 
@@ -54,12 +59,12 @@ def main() -> None:
         conv = jax.jit(lambda a, b: jax.lax.conv(a, b, (1, 1), "VALID"))
         jout = np.asarray(conv(img, w).block_until_ready())
         tref = torch.nn.functional.conv2d(torch.from_numpy(img).double(), torch.from_numpy(w).double()).numpy()
-        err = float(np.abs(jout - tref).max())
-        if not err <= 1e-2:
-            raise c.Fail(f"jax convolution (cuDNN) differs from torch's CPU float64 result by {err:.3g}")
+        err = float(np.linalg.norm(jout - tref) / np.linalg.norm(tref))
+        if not err <= CONV_BOUND:
+            raise c.Fail(f"jax convolution (cuDNN) differs from torch's CPU float64 result: relative error {err:.3g}")
         _torch_step(torch)
         out["detail"].update({"torch": torch.__version__, "jax": jax.__version__,
-                              "torch_cudnn": torch.backends.cudnn.version(), "conv_max_abs_err": err})
+                              "torch_cudnn": torch.backends.cudnn.version(), "conv_rel_err": err})
         return out
 
     rec.run("torch_coexistence", both)

@@ -1,0 +1,152 @@
+"""verify's parent side: group selection, the slow-fallback rule on real H200 numbers, the table, the CLI.
+
+The GPU numbers come from ``tests/fixtures/gpu/`` (what verify printed on an
+NVIDIA H200, see its README); nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attnlock.verify import fallback, plan, report
+
+REPO = Path(__file__).resolve().parent.parent
+GPU = REPO / "tests" / "fixtures" / "gpu"
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads((GPU / name).read_text())
+
+
+def _row(doc: dict[str, Any], package: str, check: str) -> dict[str, Any]:
+    return next(c for c in doc["checks"] if c["package"] == package and c["check"] == check)
+
+
+def test_select_skips_what_is_not_installed_once_per_package() -> None:
+    have = {"torch": "2.11.0", "jax": "0.11.2", "jaxlib": "0.11.2", "triton": "3.6.0"}
+    sel = plan.select(installed=have.get)
+    assert [g.name for g in sel.groups] == ["torch", "triton", "jax", "jax+torch"]
+    skipped = {p for p, _, _ in sel.skipped}
+    assert skipped == {"xformers", "flash-attn", "flash-attn-3", "flash-attn-4", "unsloth", "bitsandbytes"}
+    assert all(why.startswith("not installed") for _, _, why in sel.skipped)
+
+
+def test_select_only_matches_canonical_names_and_coexistence_group() -> None:
+    have = {"torch": "1", "jax": "1", "jaxlib": "1", "flash-attn-4": "4.0.0b36"}
+    sel = plan.select(["flash_attn_4"], installed=have.get)
+    assert [g.name for g in sel.groups] == ["flash-attn-4"]
+    sel = plan.select(["jax"], installed=have.get)
+    assert [g.name for g in sel.groups] == ["jax", "jax+torch"]
+    sel = plan.select(["jax"], installed={"jax": "1", "jaxlib": "1"}.get)
+    assert [g.name for g in sel.groups] == ["jax"]
+    assert sel.skipped == (("jax", "torch_coexistence", "not installed: no distribution torch"),)
+
+
+def test_every_group_promises_its_checks_and_probes_exist() -> None:
+    for g in plan.GROUPS:
+        assert g.checks, g.name
+        module = g.argv[g.argv.index("-m") + 1]
+        assert (REPO / (module.replace(".", "/") + ".py")).is_file(), module
+
+
+def test_h200_fixture_has_every_backend_next_to_the_matmul_rate() -> None:
+    doc = _load("verify-h200.json")
+    matmul = _row(doc, "torch", "matmul_bf16")
+    assert matmul["status"] == "pass" and matmul["tflops"] > 500
+    for backend in plan.SDPA_CHECKS:
+        row = _row(doc, "torch", backend)
+        assert row["status"] == "pass" and row["tflops"] > 0 and row["ms"] > 0
+        assert row["fraction_of_matmul"] == pytest.approx(row["tflops"] / matmul["tflops"], abs=1e-3)
+        assert row["max_abs_err"] < 0.05
+    best = _row(doc, "torch", "fastest_attention")
+    assert best["status"] == "pass" and best["fastest"] == "torch/sdpa_cudnn"
+
+
+def test_fallback_rule_recomputes_the_fixture_and_names_a_math_only_stack() -> None:
+    doc = _load("verify-h200.json")
+    measured = [c for c in doc["checks"] if c["check"] != "fastest_attention"]
+    again = fallback.assess(copy.deepcopy(measured))
+    assert [r["status"] for r in again] == ["pass"]
+    # The same GPU with only the math path working (a build without fused attention):
+    broken = copy.deepcopy(measured)
+    for c in broken:
+        if c["check"] in ("sdpa_flash", "sdpa_efficient", "sdpa_cudnn"):
+            c.update(status="fail", tflops=None, ms=None,
+                     error="RuntimeError: No available kernel. Aborting execution.\n"
+                           "UserWarning: Torch was not compiled with flash attention.")
+    (row,) = fallback.assess(broken)
+    assert row["status"] == "fail"
+    math = _row(doc, "torch", "sdpa_math")["tflops"]
+    assert f"{math:.1f} TFLOP/s" in row["error"] and "torch/sdpa_math" in row["error"]
+    assert row["fraction_of_matmul"] < fallback.THRESHOLD
+    assert "Torch was not compiled with flash attention" in row["related_errors"]
+
+
+def test_fallback_says_nothing_without_a_matmul_rate() -> None:
+    assert fallback.assess([{"package": "torch", "check": "sdpa_math", "device": "cpu", "status": "pass"}]) == []
+
+
+def test_table_shows_failures_with_fix_and_the_summary_line() -> None:
+    doc = _load("verify-h200-xformers.json")
+    text = report.table(doc["checks"])
+    assert text.splitlines()[0].split()[:4] == ["PACKAGE", "CHECK", "DEVICE", "STATUS"]
+    assert "FAIL xformers/import on cuda:0" in text
+    assert "fix: " in text and "0 passed, 3 failed, 0 skipped" in text
+    assert "\x1b[" not in text
+    assert "\x1b[31m" in report.table(doc["checks"], colour=True)
+
+
+def test_xformers_seed_failure_on_the_h200_is_diagnosed() -> None:
+    doc = _load("verify-h200-xformers.json")
+    imp = _row(doc, "xformers", "import")
+    assert "PyTorch 2.10.0+cu128 with CUDA 1208 (you have 2.11.0+cu130)" in imp["error"]
+    assert imp["diagnosis"]["id"] == "xformers-built-for-other-torch"
+    mea = _row(doc, "xformers", "memory_efficient_attention")
+    assert "No operator found for `memory_efficient_attention_forward`" in mea["error"]
+    assert "xFormers wasn't build with CUDA support" in mea["error"]
+    assert mea["diagnosis"] is not None
+
+
+def _attnlock(*argv: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    e = dict(os.environ if env is None else env)
+    e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", "attnlock", *argv], capture_output=True, text=True,
+                          env=e, timeout=timeout, check=False)
+
+
+def test_cli_rejects_unknown_package_and_bad_timeout() -> None:
+    res = _attnlock("verify", "--only", "tensorflow")
+    assert res.returncode == 2 and "unknown package tensorflow" in res.stderr
+    res = _attnlock("verify", "--timeout", "0")
+    assert res.returncode == 2
+
+
+def test_parent_never_imports_torch() -> None:
+    code = ("import sys; from attnlock.cli import main; "
+            "rc = main(['verify', '--only', 'unsloth', '--json']); "
+            "assert 'torch' not in sys.modules and 'jax' not in sys.modules, sorted(sys.modules); print(rc)")
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=120)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout[: res.stdout.rindex("}") + 1])
+    assert doc["checks"] and all(c["package"] == "unsloth" for c in doc["checks"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(os.environ.get("ATTNLOCK_GPU_TESTS") != "1", reason="GPU tests are opt-in: ATTNLOCK_GPU_TESTS=1")
+def test_full_verify_on_a_gpu() -> None:
+    res = _attnlock("verify", "--json", timeout=900)
+    doc = json.loads(res.stdout)
+    rows = {(c["package"], c["check"]): c for c in doc["checks"]}
+    assert rows[("torch", "matmul_bf16")]["status"] == "pass"
+    assert rows[("torch", "fastest_attention")]["status"] == "pass"
+    assert res.returncode == (1 if any(c["status"] == "fail" for c in doc["checks"]) else 0)
