@@ -96,6 +96,32 @@ def _args_generate(p: argparse.ArgumentParser) -> None:
     add_arguments(p)
 
 
+def _args_install(p: argparse.ArgumentParser) -> None:
+    from attnlock.commands.install import add_arguments
+
+    add_target_options(p)
+    add_arguments(p)
+
+
+def _args_lock(p: argparse.ArgumentParser) -> None:
+    from attnlock.commands.lock import add_arguments
+
+    add_target_options(p)
+    add_arguments(p)
+
+
+def _args_activate(p: argparse.ArgumentParser) -> None:
+    from attnlock.commands.activate import add_arguments
+
+    add_target_options(p)
+    add_arguments(p)
+
+
+def _args_deactivate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shell", choices=("sh", "fish", "powershell"), default="sh",
+                   help="syntax of the line printed on stdout that unsets UV_CONSTRAINT")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "detect": ("report this environment (Python, torch, driver, GPUs, kernels) without importing torch", _args_detect),
     "db": ("validate the database, show what it knows, refresh derived facts", _args_db),
@@ -104,6 +130,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "check": ("lint requirements, constraints, pyproject and lock files against the database", _args_check),
     "diagnose": ("name the cause of an error log and the fix", _args_diagnose),
     "verify": ("run the installed attention kernels on the GPU and check their results and speed", _args_verify),
+    "install": ("plan, install with pip or uv under the plan's constraints, then verify", _args_install),
+    "lock": ("write the plan's [tool.uv] settings into pyproject.toml, run uv lock, check the result", _args_lock),
+    "activate": ("make every later pip install in this environment obey the plan (uv: UV_CONSTRAINT)",
+                 _args_activate),
+    "deactivate": ("remove exactly what attnlock activate added", _args_deactivate),
 }
 
 
