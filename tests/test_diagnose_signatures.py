@@ -64,3 +64,20 @@ def test_malformed_toml_names_the_file() -> None:
     with pytest.raises(DataError) as info:
         parse_signatures("[[signature]\n", path="x/signatures.toml")
     assert info.value.path == "x/signatures.toml"
+
+
+def test_a_broken_signatures_file_is_a_data_error(tmp_path: pytest.TempPathFactory) -> None:
+    from pathlib import Path
+
+    from attnlock.diagnose import diagnose
+
+    bad = Path(str(tmp_path)) / "signatures.toml"
+    bad.write_text(BASE.replace('example = "boom 3"', 'example = "bang"'))
+    with pytest.raises(DataError, match="does not match its example"):
+        diagnose("boom 3", signatures_path=bad)
+    with pytest.raises(DataError, match="cannot read signatures"):
+        load_signatures(Path(str(tmp_path)) / "absent.toml")
+    good = Path(str(tmp_path)) / "good.toml"
+    good.write_text(BASE)
+    (d,) = diagnose("log: boom 7\n", signatures_path=good)
+    assert (d.id, d.cause, d.line) == ("a", "c 7", 1)

@@ -144,11 +144,21 @@ def parse_signatures(text: str, *, path: str = "signatures.toml") -> list[Signat
     return out
 
 
+_CACHE: dict[tuple[str, int, int], tuple[Signature, ...]] = {}
+
+
 def load_signatures(path: Path | None = None) -> list[Signature]:
-    """Read and validate the signatures file (default: the shipped one)."""
+    """Read and validate the signatures file (default: the shipped one).
+
+    Parsed once per file version (path, modification time, size): verify diagnoses
+    every failed check through here.
+    """
     p = path or default_path()
     try:
-        text = p.read_text(encoding="utf-8")
+        st = p.stat()
+        key = (str(p), st.st_mtime_ns, st.st_size)
+        if key not in _CACHE:
+            _CACHE[key] = tuple(parse_signatures(p.read_text(encoding="utf-8"), path=str(p)))
     except OSError as exc:
         raise DataError(f"cannot read signatures: {exc.strerror}", path=str(p)) from None
-    return parse_signatures(text, path=str(p))
+    return list(_CACHE[key])
