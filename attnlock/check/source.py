@@ -151,6 +151,10 @@ def decode(path: str, data: bytes) -> Source:
 def read_source(path: str) -> Source:
     """Read and decode the file at ``path`` with the size cap applied before reading it all."""
     try:
+        # stat first: opening a FIFO or a device would block or read forever.
+        if not _is_regular(os.stat(path).st_mode):
+            raise InputError("not a regular file", path=path, line=1,
+                             hint="pass requirements, pyproject or lock files, not devices or pipes")
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())
             if not _is_regular(st.st_mode):

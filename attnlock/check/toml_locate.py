@@ -51,11 +51,18 @@ class _Stop(Exception):
     """The scanner met text it does not follow; keep what was found so far."""
 
 
-def toml_error_position(exc: Exception) -> tuple[int, int]:
-    """(line, column) named in a TOMLDecodeError message, (1, 1) when it names none."""
+def toml_error_position(exc: Exception, text: str = "") -> tuple[int, int]:
+    """(line, column) named in a TOMLDecodeError message; the end of ``text`` for "at end of document"."""
     m = _ERROR_POS.search(str(exc))
     if m:
         return int(m.group(1)), int(m.group(2))
+    if "end of document" in str(exc):
+        lines = text.splitlines(keepends=True)
+        if not lines:
+            return 1, 1
+        if lines[-1].endswith(("\n", "\r")):
+            return len(lines) + 1, 1
+        return len(lines), len(lines[-1]) + 1
     lineno = getattr(exc, "lineno", None)
     colno = getattr(exc, "colno", None)
     if isinstance(lineno, int):

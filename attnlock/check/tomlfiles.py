@@ -44,7 +44,7 @@ class _Reader:
         try:
             self.data = tomllib.loads(self.source.text)
         except tomllib.TOMLDecodeError as exc:
-            line, col = toml_error_position(exc)
+            line, col = toml_error_position(exc, self.source.text)
             message = str(exc).split(" (at ", 1)[0]
             self.doc.findings.append(Finding("AL002", path, line, col, f"invalid TOML: {message}",
                                              fix="fix the TOML syntax at this position"))
