@@ -40,21 +40,29 @@ _TORCH = "torch"
 
 
 def render(req: Requirement, *, specifier: str | None = None, extras: Iterable[str] | None = None,
-           url: str | None = None, keep_url: bool = True) -> str:
-    """Requirement text with some parts replaced; the marker is kept."""
+           url: str | None = None, keep_url: bool = True, original: str | None = None) -> str:
+    """Requirement text with some parts replaced; the marker is kept (verbatim from ``original`` if given)."""
     name = req.name
     ex = sorted(req.extras) if extras is None else sorted(extras)
     text = name + (f"[{','.join(ex)}]" if ex else "")
+    tail = ""
+    if req.marker is not None:
+        tail = _marker_tail(original) if original else None
+        tail = tail or f"; {req.marker}"
     the_url = url if url is not None else (req.url if keep_url else None)
     if the_url:
-        text += f" @ {the_url}"
-        if req.marker is not None:
-            text += f" ; {req.marker}"
-        return text
-    text += specifier if specifier is not None else str(req.specifier)
-    if req.marker is not None:
-        text += f"; {req.marker}"
-    return text
+        return f"{text} @ {the_url}" + ((" " + tail.lstrip()) if tail else "")
+    return text + (specifier if specifier is not None else str(req.specifier)) + tail
+
+
+def _marker_tail(original: str) -> str | None:
+    """``" ; sys_platform == 'linux'"`` of a requirement as written (whitespace before ``;`` kept)."""
+    idx = original.find(" ;") if "@" in original.split(";", 1)[0] else original.find(";")
+    if idx < 0:
+        return None
+    while idx > 0 and original[idx - 1] in " \t":
+        idx -= 1
+    return original[idx:]
 
 
 def edit_for(entry: Entry, new_text: str) -> Edit | None:
@@ -151,7 +159,7 @@ def file_rules(iset: InstallSet) -> list[Finding]:
         if req is None:
             continue
         if pip_file and e.kind == "constraint" and req.extras:
-            new = render(req, extras=())
+            new = render(req, extras=(), original=e.text)
             out.append(_finding(
                 "AL401", e, f"constraint {e.text!r} has extras: pip fails every install that uses this file "
                 "('Constraints cannot have extras'); uv ignores the extra", [e.name or req.name], new, new))
@@ -192,7 +200,7 @@ def index_rules(iset: InstallSet, target: Target, db: Database | None) -> list[F
         variants = {v.label for _, v in labelled if v is not None}
         if variants and variant.label not in variants:
             only = sorted(variants)
-            new = render(e.requirement, specifier=f"=={version.public}+{only[0]}") if (
+            new = render(e.requirement, specifier=f"=={version.public}+{only[0]}", original=e.text) if (
                 len(only) == 1 and e.requirement is not None) else None
             out.append(_finding(
                 "AL302", e, f"{name} is pinned to a {label} build but the configured index serves "
@@ -203,7 +211,7 @@ def index_rules(iset: InstallSet, target: Target, db: Database | None) -> list[F
             label = _label(e.exact_version)
             variant = _variant_of_label(label)
             if variant is not None and variant != target.cuda and e.exact_version is not None and e.requirement:
-                new = render(e.requirement, specifier=f"=={e.exact_version.public}+{target.cuda.label}")
+                new = render(e.requirement, specifier=f"=={e.exact_version.public}+{target.cuda.label}", original=e.text)
                 out.append(_finding("AL107", e, f"{e.name} is pinned to a {label} build; the target is "
                                     f"{target.cuda.label}", [e.name or ""], new, new))
     return out
@@ -306,7 +314,7 @@ def _fa_wheels(db: Database | None, version: Version, torch_minor: str, env: Env
 
 def _fa_fix(e: Entry, wheels: list, torch_minor: str) -> tuple[str, str | None]:  # type: ignore[type-arg]
     if wheels and e.requirement is not None:
-        new = render(e.requirement, url=wheels[0].url)
+        new = render(e.requirement, url=wheels[0].url, original=e.text)
         return new, new
     return (f"pin a flash-attn build labelled torch{torch_minor} (flash-attn @ <wheel URL for torch "
             f"{torch_minor}>)", None)
@@ -460,7 +468,8 @@ def _check_pinned(db: Database, env: Env, root: str, rel: Release, req: Requirem
     if root == _TORCH:
         code = "AL103" if dep == "triton" else "AL101"
         target_entry = pin.entry
-        new = render(target_entry.requirement, specifier=str(spec)) if target_entry.requirement else None
+        new = render(target_entry.requirement, specifier=str(spec), original=target_entry.text) if (
+            target_entry.requirement) else None
         out.append(_finding(
             code, target_entry, f"torch {rel.version} requires {dep}{spec}; {dep} is {pinned_how} {have}",
             [dep, _TORCH], new, new if pin.exact is not None else None))
@@ -471,7 +480,7 @@ def _check_pinned(db: Database, env: Env, root: str, rel: Release, req: Requirem
     if pin.exact is not None:
         alts = _alternatives(db, root, dep, pin.exact, env)
         if alts and root_entry.requirement is not None and not root_entry.requirement.url:
-            new = render(root_entry.requirement, specifier=f"=={alts[0].version}")
+            new = render(root_entry.requirement, specifier=f"=={alts[0].version}", original=root_entry.text)
             fix = new
         else:
             fix = f"{dep}{spec}"
@@ -530,7 +539,7 @@ def build_rules(iset: InstallSet, env: Env, db: Database, entries: list[Entry]) 
                 continue  # AL101 already says it, with the build note
             alts = [r for r in reversed(db.releases(name))
                     if any(b.public == have.public for b in _build_torches(r, env))]
-            new = render(pin.entry.requirement, specifier=f"=={alts[0].version}") if (
+            new = render(pin.entry.requirement, specifier=f"=={alts[0].version}", original=pin.entry.text) if (
                 alts and pin.entry.requirement is not None) else None
             out.append(_finding(
                 "AL102", pin.entry,
