@@ -150,3 +150,67 @@ def test_full_verify_on_a_gpu() -> None:
     assert rows[("torch", "matmul_bf16")]["status"] == "pass"
     assert rows[("torch", "fastest_attention")]["status"] == "pass"
     assert res.returncode == (1 if any(c["status"] == "fail" for c in doc["checks"]) else 0)
+
+
+@pytest.mark.slow
+def test_fleet_under_torchrun_gathers_every_rank_on_rank_0(tmp_path: Path) -> None:
+    """Two ranks under torchrun: each verifies, the all-reduce is checked (gloo without a GPU), rank 0 reports."""
+    try:
+        import importlib.metadata
+
+        importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        if os.environ.get("CI"):
+            pytest.fail("torch must be installed in the test environment (scripts/test installs it)")
+        pytest.skip("needs torch (torch.distributed.run) in this interpreter")
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "attnlock", "verify", "--json", "--only", "torch"],
+                         capture_output=True, text=True, env=e, cwd=tmp_path, timeout=300, check=False)
+    doc = json.loads(res.stdout)  # only rank 0 prints: exactly one JSON document
+    assert doc["fleet"]["world_size"] == 2 and doc["fleet"]["gathered"] is True
+    assert [r["rank"] for r in doc["fleet"]["ranks"]] == [0, 1]
+    reduces = [c for c in doc["checks"] if c["check"] == "all_reduce"]
+    assert [c["rank"] for c in reduces] == [0, 1]
+    assert all(c["status"] == "pass" for c in reduces), reduces
+    assert {c["rank"] for c in doc["checks"] if c["check"] == "import"} == {0, 1}
+    assert res.returncode == (1 if any(c["status"] == "fail" for c in doc["checks"]) else 0), res.stderr[-2000:]
+
+
+def test_fleet_fixture_from_two_h200s() -> None:
+    doc = _load("fleet-h200x2.json")
+    assert doc["fleet"]["world_size"] == 2 and doc["fleet"]["gathered"] is True
+    reduces = [c for c in doc["checks"] if c["check"] == "all_reduce"]
+    assert [(c["rank"], c["device"], c["status"]) for c in reduces] == [(0, "cuda:0", "pass"), (1, "cuda:1", "pass")]
+    assert all(c["detail"]["backend"] == "nccl" and c["detail"]["sum"] == 3.0 for c in reduces)
+    for rank in (0, 1):
+        rows = [c for c in doc["checks"] if c.get("rank") == rank and c["check"] == "fastest_attention"]
+        assert len(rows) == 1 and rows[0]["status"] == "pass"
+    assert "r1:cuda:1" in (GPU / "fleet-h200x2.txt").read_text()
+
+
+def test_all_gpus_fixture_covers_both_devices() -> None:
+    doc = _load("verify-all-gpus-h200x2.json")
+    for device in ("cuda:0", "cuda:1"):
+        assert _row_on(doc, "torch", "matmul_bf16", device)["status"] == "pass"
+        assert _row_on(doc, "torch", "fastest_attention", device)["status"] == "pass"
+
+
+def _row_on(doc: dict[str, Any], package: str, check: str, device: str) -> dict[str, Any]:
+    return next(c for c in doc["checks"] if (c["package"], c["check"], c["device"]) == (package, check, device))
+
+
+def test_flash_attn_4_passed_on_the_h200() -> None:
+    doc = _load("verify-h200-fa4.json")
+    func = _row(doc, "flash-attn-4", "flash_attn_func")
+    assert func["status"] == "pass" and func["tflops"] > 100
+    for key in ("forward bfloat16", "backward bfloat16 dq", "forward float16", "backward float16 dv"):
+        assert func["detail"][key]["rel_err"] < 2e-2
+    assert _row(doc, "flash-attn-4", "flash_attn_varlen_func")["status"] == "pass"
+
+
+def test_benchmark_fixture_meets_the_target() -> None:
+    summary = _load("bench-h200.json")["summary"]
+    assert summary["ratio"] <= 1.5
+    assert len(summary["script_seconds"]) == len(summary["verify_seconds"]) == 3

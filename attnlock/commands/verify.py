@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from attnlock.errors import UsageError
+from attnlock.errors import AttnlockError, UsageError
 
 def _only(text: str | None) -> list[str] | None:
     from packaging.utils import canonicalize_name
@@ -23,7 +23,7 @@ def _only(text: str | None) -> list[str] | None:
 
     if not text:
         return None
-    names = [canonicalize_name(n.strip()) for n in text.split(",") if n.strip()]
+    names: list[str] = [canonicalize_name(n.strip()) for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in KNOWN_PACKAGES]
     if unknown:
         raise UsageError(f"--only: unknown package {', '.join(unknown)}",
@@ -46,12 +46,15 @@ def environment() -> tuple[dict[str, Any], Any]:
         return {"error": f"detect failed: {type(exc).__name__}: {exc}"}, None
     data = env.to_json() if hasattr(env, "to_json") else dict(env)
     target = None
-    to_target = getattr(env, "to_target", None) or getattr(env, "target", None)
-    if callable(to_target):
-        try:
-            target = to_target()
-        except Exception:  # an incomplete environment gives no target; diagnosis then works without one
-            target = None
+    try:
+        from attnlock.target import target_from_args
+
+        # No TARGET options on verify: ATTNLOCK_* variables, else this detection, as every command does.
+        target = target_from_args(argparse.Namespace(), environ=os.environ, detected=env)
+    except ImportError:
+        target = None
+    except AttnlockError:  # an incomplete environment gives no target; diagnosis then works without one
+        target = None
     return data, target
 
 

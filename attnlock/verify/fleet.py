@@ -74,7 +74,7 @@ def run_fleet(
             name=f"distributed@rank{rank.rank}",
             argv=runner.python_argv(["-m", "attnlock.verify.probes.distributed_probe",
                                      "--report", mine, "--out", gathered]),
-            env=runner.child_env(env, {}), checks=(("torch", "nccl_all_reduce"),), device=rank.device,
+            env=runner.child_env(env, {}), checks=(("torch", "all_reduce"),), device=rank.device,
             extra=fields,
         )
         dist_results = runner.run_job(job, timeout=timeout, progress=progress)

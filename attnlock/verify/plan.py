@@ -55,7 +55,7 @@ GROUPS: tuple[Group, ...] = (
     Group("triton", _probe("triton_probe"), ("triton", "torch"), (("triton", "import"), ("triton", "jit_kernel"))),
     Group("jax", _probe("jax_probe"), ("jax", "jaxlib"), (("jax", "import"), ("jax", "jit")), _NO_PREALLOC),
     Group("jax+torch", _probe("jax_torch_probe"), ("jax", "jaxlib", "torch"), (("jax", "torch_coexistence"),),
-          _NO_PREALLOC, packages=("jax", "torch")),
+          _NO_PREALLOC),
     Group("unsloth", _probe("misc_probe", "--variant", "unsloth"), ("unsloth", "torch"), (("unsloth", "import"),)),
     Group("bitsandbytes", _probe("misc_probe", "--variant", "bitsandbytes"), ("bitsandbytes", "torch"),
           (("bitsandbytes", "import"), ("bitsandbytes", "blockwise_quant"))),

@@ -110,7 +110,11 @@ def run_job(job: Job, *, timeout: float, progress: Progress | None = None) -> li
     except OSError as exc:
         return [_missing(job, pkg, chk, f"could not start the probe child: {exc}", "") for pkg, chk in job.checks]
 
-    out_thread = threading.Thread(target=lambda: (_pump(proc.stdout, on_stdout), events.put(None)), daemon=True)
+    def read_stdout() -> None:
+        _pump(proc.stdout, on_stdout)
+        events.put(None)  # end of stream
+
+    out_thread = threading.Thread(target=read_stdout, daemon=True)
     err_thread = threading.Thread(target=_pump, args=(proc.stderr, tail.add), daemon=True)
     out_thread.start()
     err_thread.start()

@@ -127,7 +127,7 @@ class Recorder:
             res["device"] = self.device
         self.results[f"{pkg}/{check}"] = res
         emit(res)
-        return res["status"] == "pass"
+        return bool(res["status"] == "pass")
 
     def skip(self, check: str, reason: str, package: str | None = None) -> None:
         """Report ``check`` as skipped without running anything."""
@@ -261,7 +261,7 @@ def time_cuda(fn: Callable[[], Any], *, warmup: int = 3, reps: int = 10) -> floa
         end.synchronize()
         times.append(start.elapsed_time(end))
     times.sort()
-    return times[len(times) // 2]
+    return float(times[len(times) // 2])
 
 
 def bench_attention(fn: Callable[[Any, Any, Any], Any], device: str, layout: str = "bhsd") -> dict[str, Any]:

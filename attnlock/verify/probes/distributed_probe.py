@@ -2,9 +2,10 @@
 
 Run by each rank's ``attnlock verify`` (never by the user) with the torchrun
 environment inherited (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
-MASTER_PORT).  Check (package ``torch``): ``nccl_all_reduce``: each rank
-contributes ``rank + 1`` in a 2²⁰-element float32 tensor on its GPU; the sum
-must be ``W·(W+1)/2`` everywhere.  Then the rank's own verify report
+MASTER_PORT).  Check (package ``torch``): ``all_reduce``: each rank
+contributes ``rank + 1`` in a 2²⁰-element float32 tensor on its GPU (NCCL;
+gloo on the CPU when no GPU is visible); the sum must be ``W·(W+1)/2``
+everywhere.  Then the rank's own verify report
 (``--report``, JSON written by its parent), with this check added, is gathered
 to rank 0 through ``all_gather_object``; rank 0 writes the list of reports to
 ``--out``.
@@ -33,31 +34,42 @@ def main() -> None:
         import torch
         import torch.distributed as dist
 
-        if not torch.cuda.is_available():
-            raise c.Skip("no CUDA device visible to torch: NCCL needs one")
-        torch.cuda.set_device(0)
-        dist.init_process_group("nccl", timeout=datetime.timedelta(seconds=120),
-                                device_id=torch.device("cuda", 0))
+        timeout = datetime.timedelta(seconds=120)
+        if torch.cuda.is_available():
+            backend, device = "nccl", "cuda"
+            torch.cuda.set_device(0)
+            dist.init_process_group(backend, timeout=timeout, device_id=torch.device("cuda", 0))
+        else:  # no GPU: the same check over gloo, so the fleet path runs (and is tested) anywhere
+            backend, device = "gloo", "cpu"
+            rec.device = "cpu"
+            dist.init_process_group(backend, timeout=timeout)
         state["dist"] = dist
-        x = torch.full((1 << 20,), float(rank + 1), device="cuda")
+        x = torch.full((1 << 20,), float(rank + 1), device=device)
         dist.all_reduce(x)
-        torch.cuda.synchronize()
+        if device == "cuda":
+            torch.cuda.synchronize()
         want = world * (world + 1) / 2
         bad = float((x - want).abs().max())
         if bad != 0.0:
             raise c.Fail(f"all_reduce gave a wrong sum on rank {rank}: max deviation {bad} from {want}")
-        return {"detail": {"world_size": world, "rank": rank, "sum": want, "backend": "nccl",
-                           "nccl": ".".join(map(str, torch.cuda.nccl.version()))}}
+        detail: dict[str, Any] = {"world_size": world, "rank": rank, "sum": want, "backend": backend}
+        if backend == "nccl":
+            detail["nccl"] = ".".join(map(str, torch.cuda.nccl.version()))
+        return {"detail": detail}
 
-    rec.run("nccl_all_reduce", all_reduce)
+    rec.run("all_reduce", all_reduce)
     dist = state.get("dist")
     if dist is not None:
         with open(args.report, encoding="utf-8") as fh:
             report = json.load(fh)
-        mine = rec.results["torch/nccl_all_reduce"]
-        report.setdefault("checks", []).append(
-            {k: v for k, v in mine.items() if k != "event"} | {"device": report.get("device", "cuda:0")}
-        )
+        mine = rec.results["torch/all_reduce"]
+        row = {k: v for k, v in mine.items() if k != "event"}
+        if row.get("device") != "cpu":
+            row["device"] = report.get("device", "cuda:0")
+        for key in ("ms", "tflops", "max_abs_err", "error", "diagnosis"):
+            row.setdefault(key, None)
+        row.update(rank=rank, host=socket.gethostname())
+        report.setdefault("checks", []).append(row)
         report["rank"] = rank
         report["host"] = socket.gethostname()
         gathered: list[Any] = [None] * world

@@ -12,6 +12,7 @@ flash-attn builds need a CUDA GPU: without one the kernel checks are skipped.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from typing import Any
 
 from attnlock.verify.probes import _common as c
@@ -40,9 +41,10 @@ def main() -> None:
         state["mod"] = mod
         state["cuda"] = torch.cuda.is_available()
         rec.device = None if state["cuda"] else "cpu"
-        version = getattr(mod, "__version__", None)
-        if version is None and args.variant == "fa4":
-            version = getattr(importlib.import_module("flash_attn.cute"), "__version__", None)
+        try:  # the distribution's version: flash_attn.cute.__version__ reads a wrong name ("fa4") and says 0.0.0
+            version: str | None = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            version = getattr(mod, "__version__", None)
         detail: dict[str, Any] = {"module": module_name, "torch": torch.__version__}
         if torch.cuda.is_available():
             detail["compute_capability"] = "%d.%d" % torch.cuda.get_device_capability(0)

@@ -11,6 +11,8 @@ where torch has one, and the GPU-only parts are skipped with the reason.
 
 from __future__ import annotations
 
+import functools
+
 from attnlock.verify.probes import _common as c
 
 BACKENDS = {
@@ -73,7 +75,7 @@ def main() -> None:
     rec.run("matmul_bf16", matmul)
 
     for check, backend_name in BACKENDS.items():
-        rec.run(check, lambda b=backend_name: _sdpa(b, device, on_gpu, args.no_bench))
+        rec.run(check, functools.partial(_sdpa, backend_name, device, on_gpu, args.no_bench))
     c.finish()
 
 
