@@ -214,3 +214,54 @@ def test_benchmark_fixture_meets_the_target() -> None:
     summary = _load("bench-h200.json")["summary"]
     assert summary["ratio"] <= 1.5
     assert len(summary["script_seconds"]) == len(summary["verify_seconds"]) == 3
+
+
+def test_progress_lines_and_colour() -> None:
+    import io
+
+    out = io.StringIO()
+    progress = report.Progress(out, colour=False)
+    progress("torch", {"package": "torch", "check": "sdpa_flash", "device": "cuda:0", "status": "pass",
+                       "tflops": 352.5})
+    progress("xformers", {"package": "xformers", "check": "import", "device": "cuda:0", "status": "fail"})
+    lines = out.getvalue().splitlines()
+    assert lines == ["  [ 1] pass torch/sdpa_flash on cuda:0  352.5 TFLOP/s",
+                     "  [ 2] fail xformers/import on cuda:0"]
+    coloured = io.StringIO()
+    report.Progress(coloured, colour=True)("x", {"package": "p", "check": "c", "device": "d", "status": "fail"})
+    assert "\x1b[31m" in coloured.getvalue()
+
+
+def test_no_color_and_non_tty_output_is_plain(tmp_path: Path) -> None:
+    """Through a pseudo-terminal: progress on stderr, colour on; NO_COLOR turns colour off."""
+    pty = pytest.importorskip("pty")
+    import select
+
+    def run(extra: dict[str, str]) -> str:
+        e = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        e.update(extra)
+        e["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        primary, secondary = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "attnlock", "verify", "--only", "unsloth"],
+                                stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env=e, cwd=tmp_path)
+        os.close(secondary)
+        chunks = []
+        while True:
+            ready, _, _ = select.select([primary], [], [], 60)
+            if not ready:
+                break
+            try:
+                data = os.read(primary, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        proc.wait(timeout=60)
+        os.close(primary)
+        return b"".join(chunks).decode()
+
+    coloured = run({})
+    plain = run({"NO_COLOR": "1"})
+    assert "unsloth" in plain and "not installed" in plain
+    assert "\x1b[" in coloured and "\x1b[" not in plain

@@ -9,7 +9,8 @@ JSON object::
      "ms": 0.77, "tflops": 357.0, "max_abs_err": 0.0039, "kind": "attention", "detail": {...}}
 
 The child moves its own file descriptor 1 onto standard error before any
-library is imported, so whatever torch, jax or a kernel package prints goes
+library is imported (:func:`take_stdout`, run by :func:`parse_args`; nothing
+happens at import time), so whatever torch, jax or a kernel package prints goes
 to the stderr tail and can never corrupt the stream.
 
 Tolerances (``TOLERANCE``): outputs of a half-precision kernel are compared
@@ -36,12 +37,9 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TextIO
 
-# Take fd 1 for the result stream, then point fd 1 (and sys.stdout) at stderr.
-_STREAM = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
-os.dup2(2, 1)
-sys.stdout = sys.stderr
+_STREAM: TextIO | None = None
 
 MARK = "@@attnlock "
 
@@ -67,10 +65,26 @@ class Fail(Exception):
         self.fields = fields
 
 
+def take_stdout() -> TextIO:
+    """Keep fd 1 for the result stream, then point fd 1 (and ``sys.stdout``) at stderr; once per process.
+
+    Called by :func:`parse_args`, which every probe runs before importing any
+    library, so nothing a library prints can reach the stream.
+    """
+    global _STREAM
+    if _STREAM is None:
+        sys.stdout.flush()
+        _STREAM = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+    return _STREAM
+
+
 def emit(obj: dict[str, Any]) -> None:
     """Write one event line on the result stream."""
-    _STREAM.write(MARK + json.dumps(obj, default=str) + "\n")
-    _STREAM.flush()
+    stream = take_stdout()
+    stream.write(MARK + json.dumps(obj, default=str) + "\n")
+    stream.flush()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -80,7 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--variant", default="")
     p.add_argument("--report", default="")
     p.add_argument("--out", default="")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    take_stdout()
+    return args
 
 
 class Recorder:
@@ -280,6 +296,6 @@ def bench_attention(fn: Callable[[Any, Any, Any], Any], device: str, layout: str
 
 def finish() -> None:
     """Flush the stream and leave without running interpreter teardown (some CUDA libraries crash there)."""
-    _STREAM.flush()
+    take_stdout().flush()
     sys.stderr.flush()
     os._exit(0)
