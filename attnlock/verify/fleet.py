@@ -3,10 +3,11 @@
 Detected from torchrun's environment (``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``).  Each rank's ``attnlock verify`` process stays free of
 torch: it runs the usual probe children pinned to its GPU
-(``CUDA_VISIBLE_DEVICES``), writes its report to a file, then runs one more
-child (:mod:`attnlock.verify.probes.distributed_probe`) that joins the NCCL
-process group, checks an all-reduce and gathers every rank's report to rank
-0, whose parent prints the one fleet report.
+(``CUDA_VISIBLE_DEVICES``) and, beside them, one more child
+(:mod:`attnlock.verify.probes.distributed_probe`) that joins the NCCL
+process group and checks an all-reduce while they run; once they are done
+the parent writes its report to a file, and that child gathers every rank's
+report to rank 0, whose parent prints the one fleet report.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import json
 import os
 import socket
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from attnlock.verify import runner
-from attnlock.verify.verifier import Diagnoser, Report, attach_diagnoses, run_verify
+from attnlock.verify.verifier import Diagnoser, Report, attach_diagnoses, lock_path, run_verify
 
 
 @dataclass(frozen=True)
@@ -62,22 +64,32 @@ def run_fleet(
     env["CUDA_VISIBLE_DEVICES"] = rank.gpu
     host = socket.gethostname()
     fields = {"rank": rank.rank, "host": host}
-    local = run_verify(only=only, timeout=timeout, environment=environment, diagnoser=diagnoser,
-                       progress=progress, base_env=env, device_label=rank.device, extra_fields=fields)
     with tempfile.TemporaryDirectory(prefix="attnlock-fleet-") as tmp:
         mine = os.path.join(tmp, "report.json")
         gathered = os.path.join(tmp, "fleet.json")
-        with open(mine, "w", encoding="utf-8") as fh:
-            json.dump({"device": rank.device, "checks": local.checks, "environment": environment,
-                       "seconds": round(local.seconds, 3)}, fh)
+        # The distributed child starts first and joins the process group while the local probes run
+        # (its all-reduce takes the same GPU lock as their timed sections); it waits for ``mine``.
         job = runner.Job(
             name=f"distributed@rank{rank.rank}",
             argv=runner.python_argv(["-m", "attnlock.verify.probes.distributed_probe",
                                      "--report", mine, "--out", gathered]),
-            env=runner.child_env(env, {}), checks=(("torch", "all_reduce"),), device=rank.device,
-            extra=fields,
+            env=runner.child_env(env, {"ATTNLOCK_GPU_LOCK": lock_path(tmp, rank.device)}),
+            checks=(("torch", "all_reduce"),), device=rank.device, extra=fields,
         )
-        dist_results = runner.run_job(job, timeout=timeout, progress=progress)
+        dist_results: list[dict[str, Any]] = []
+        dist_thread = threading.Thread(
+            target=lambda: dist_results.extend(runner.run_job(job, timeout=timeout, progress=progress)),
+            daemon=True)
+        dist_thread.start()
+        local = run_verify(only=only, timeout=timeout, environment=environment, diagnoser=diagnoser,
+                           progress=progress, base_env=env, device_label=rank.device, extra_fields=fields,
+                           lock_dir=tmp)
+        partial = mine + ".partial"
+        with open(partial, "w", encoding="utf-8") as fh:
+            json.dump({"device": rank.device, "checks": local.checks, "environment": environment,
+                       "seconds": round(local.seconds, 3)}, fh)
+        os.replace(partial, mine)  # the child sees the whole report or none
+        dist_thread.join()
         attach_diagnoses(dist_results, diagnoser)
         reports: list[dict[str, Any]] | None = None
         if rank.rank == 0 and os.path.exists(gathered):

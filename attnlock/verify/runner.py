@@ -137,6 +137,8 @@ def run_job(job: Job, *, timeout: float, progress: Progress | None = None) -> li
         key = (str(ev.get("package")), str(ev.get("check")))
         if ev.get("event") == "start":
             current = key
+        elif ev.get("event") == "heartbeat":
+            continue  # alive, nothing to report (the deadline was reset above)
         elif ev.get("event") == "result":
             current = None
             res = _clean(ev, job)

@@ -59,6 +59,11 @@ def visible_gpus(environment: Mapping[str, Any], env: Mapping[str, str]) -> list
     return [str(g.get("index", i)) for i, g in enumerate(gpus) if isinstance(g, dict)]
 
 
+def lock_path(lock_dir: str, label: str) -> str:
+    """The file whose lock serialises timed GPU work of every probe on the GPU ``label``."""
+    return os.path.join(lock_dir, f"gpu-{label.replace(':', '_')}.lock")
+
+
 def build_jobs(
     groups: Sequence[plan.Group],
     gpus: Sequence[str] | None,
@@ -77,7 +82,7 @@ def build_jobs(
     else:
         targets = [(device_label, {})]
     for label, pin in targets:
-        lock = os.path.join(lock_dir, f"gpu-{label.replace(':', '_')}.lock")
+        lock = lock_path(lock_dir, label)
         for g in groups:
             env = runner.child_env(base_env, {**dict(g.env), **pin, "ATTNLOCK_GPU_LOCK": lock})
             jobs.append(runner.Job(name=f"{g.name}@{label}", argv=runner.python_argv([*g.argv, *extra_args]),
@@ -144,6 +149,7 @@ def run_verify(
     extra_fields: Mapping[str, Any] | None = None,
     device_label: str = "cuda:0",
     parallel: int | None = None,
+    lock_dir: str | None = None,
 ) -> Report:
     """Run the selected probes (every visible GPU with ``all_gpus``) and return the judged, diagnosed report."""
     t0 = time.perf_counter()
@@ -151,9 +157,9 @@ def run_verify(
     environment = environment or {}
     selection = plan.select(only, installed=installed, groups=groups)
     gpus = visible_gpus(environment, env) if all_gpus else None
-    with tempfile.TemporaryDirectory(prefix="attnlock-verify-") as lock_dir:
-        jobs = build_jobs(selection.groups, gpus, base_env=env, lock_dir=lock_dir, extra_args=extra_args,
-                          extra_fields=extra_fields, device_label=device_label)
+    with tempfile.TemporaryDirectory(prefix="attnlock-verify-") as own_dir:
+        jobs = build_jobs(selection.groups, gpus, base_env=env, lock_dir=lock_dir or own_dir,
+                          extra_args=extra_args, extra_fields=extra_fields, device_label=device_label)
         width = parallel or max(2, min(len(jobs), os.cpu_count() or 2))
         results = runner.run_jobs(jobs, timeout=timeout, parallel=width, progress=progress)
     results.extend(fallback.assess(results))

@@ -2,7 +2,10 @@
 
 Run by each rank's ``attnlock verify`` (never by the user) with the torchrun
 environment inherited (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
-MASTER_PORT).  Check (package ``torch``): ``all_reduce``: each rank
+MASTER_PORT), at the same time as the rank's other probe children: it joins
+the process group and checks the all-reduce (inside the GPU lock, so never
+during another probe's timed section) while they run, then waits for the
+rank's report, which its parent writes once they are done.  Check (package ``torch``): ``all_reduce``: each rank
 contributes ``rank + 1`` in a 2²⁰-element float32 tensor on its GPU (NCCL;
 gloo on the CPU when no GPU is visible); the sum must be ``W·(W+1)/2``
 everywhere.  Then the rank's own verify report
@@ -16,9 +19,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from typing import Any
 
 from attnlock.verify.probes import _common as c
+
+HEARTBEAT_SECONDS = 0.2  # how often to look for the report (each look tells the runner this child is alive)
 
 
 def main() -> None:
@@ -45,9 +51,10 @@ def main() -> None:
             dist.init_process_group(backend, timeout=timeout)
         state["dist"] = dist
         x = torch.full((1 << 20,), float(rank + 1), device=device)
-        dist.all_reduce(x)
-        if device == "cuda":
-            torch.cuda.synchronize()
+        with c.gpu_exclusive():  # never inside another probe's timed section on this GPU
+            dist.all_reduce(x)
+            if device == "cuda":
+                torch.cuda.synchronize()
         want = world * (world + 1) / 2
         bad = float((x - want).abs().max())
         if bad != 0.0:
@@ -60,6 +67,10 @@ def main() -> None:
     rec.run("all_reduce", all_reduce)
     dist = state.get("dist")
     if dist is not None:
+        # This child starts beside the rank's other probes; its report appears when they are done.
+        while not os.path.exists(args.report):
+            c.emit({"event": "heartbeat", "waiting_for": "report"})
+            time.sleep(HEARTBEAT_SECONDS)
         with open(args.report, encoding="utf-8") as fh:
             report = json.load(fh)
         mine = rec.results["torch/all_reduce"]
