@@ -8,7 +8,6 @@ command choose which one.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -20,7 +19,6 @@ from attnlock.check.context import InstallSet, environments
 from attnlock.check.document import Document
 from attnlock.check.findings import Finding
 from attnlock.check.requirements import RequirementsReader
-from attnlock.check.tomlfiles import read_pylock, read_pyproject, read_uv_lock
 from attnlock.model import PythonVersion, Target
 
 if TYPE_CHECKING:
@@ -56,6 +54,8 @@ def default_paths(directory: str = ".") -> list[str]:
         names = sorted(os.listdir(directory))
     except OSError:
         return []
+    import fnmatch
+
     out = []
     for name in names:
         if any(fnmatch.fnmatch(name, p) for p in DEFAULT_PATTERNS) and os.path.isfile(os.path.join(directory, name)):
@@ -106,6 +106,8 @@ def read(paths: Sequence[str]) -> list[list[Document]]:
     out = []
     for path in paths:
         kind = file_kind(path)
+        if kind != "requirements":  # tomllib and the locator load only when a TOML file is checked
+            from attnlock.check.tomlfiles import read_pylock, read_pyproject, read_uv_lock
         if kind == "pyproject":
             out.append([read_pyproject(path)])
         elif kind == "uv.lock":

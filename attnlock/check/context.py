@@ -11,6 +11,7 @@ supported range (every CPython a torch wheel in the database names).
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -54,9 +55,13 @@ class InstallSet:
     indexes: list[IndexDecl]
     requires_python: str | None = None
     envs: tuple[Env, ...] = field(default_factory=tuple)
+    _active: dict[Env, list[Entry]] = field(default_factory=dict, repr=False)
 
     def active(self, env: Env) -> list[Entry]:
-        """The entries whose markers hold in ``env``."""
+        """The entries whose markers hold in ``env`` (computed once per environment)."""
+        cached = self._active.get(env)
+        if cached is not None:
+            return cached
         from attnlock.database.store import marker_holds, target_environment
 
         environment = target_environment(env.platform, env.python)
@@ -64,34 +69,38 @@ class InstallSet:
         for e in self.entries:
             if e.requirement is None:
                 continue
+            if e.requirement.marker is None and e.extra_marker is None:
+                out.append(e)
+                continue
             extras = [e.group[6:]] if e.group.startswith("extra:") else []
             if not marker_holds(e.requirement.marker, environment, extras):
                 continue
             if e.extra_marker is not None and not marker_holds(e.extra_marker, environment):
                 continue
             out.append(e)
+        self._active[env] = out
         return out
+
+
+_PYTHONS: weakref.WeakKeyDictionary[Database, frozenset[PythonVersion]] = weakref.WeakKeyDictionary()
 
 
 def _db_pythons(db: Database | None) -> set[PythonVersion]:
     found: set[PythonVersion] = set()
     if db is None:
         return found
-    cached = getattr(db, "_attnlock_check_pythons", None)
+    cached = _PYTHONS.get(db)
     if cached is not None:
         return set(cached)
     import re
 
+    pattern = re.compile(r"-cp(\d)(\d+)-")
     for rel in db.releases("torch"):
-        for f in rel.wheels():
-            for tag in f.tags:
-                m = re.fullmatch(r"cp(\d)(\d+)", tag.interpreter)
-                if m:
-                    found.add(PythonVersion(int(m.group(1)), int(m.group(2))))
-    try:
-        db._attnlock_check_pythons = frozenset(found)  # type: ignore[attr-defined]
-    except AttributeError:
-        pass
+        for f in rel.files:
+            m = pattern.search(f.filename)
+            if m:
+                found.add(PythonVersion(int(m.group(1)), int(m.group(2))))
+    _PYTHONS[db] = frozenset(found)
     return found
 
 

@@ -10,6 +10,7 @@ judge compatibility: problems with the input itself come back as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -57,13 +58,13 @@ class Entry:
     index: str | None = None  # the index a lock file says the package came from
     extra_marker: Marker | None = None  # markers a lock adds (uv resolution-markers)
 
-    @property
+    @cached_property
     def name(self) -> str | None:
         from attnlock.model import canonical
 
         return canonical(self.requirement.name) if self.requirement is not None else None
 
-    @property
+    @cached_property
     def exact_version(self) -> Version | None:
         """The version this entry fixes (``==X``, ``===X``, a wheel URL's version), else None."""
         if self.url_version is not None:

@@ -13,6 +13,7 @@ deduplicated by the caller.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -235,10 +236,10 @@ def _index_fix(iset: InstallSet, label: str | None, name: str, db: Database | No
     return f"pip install --index-url {where} --extra-index-url <your default index> -r {iset.name}"
 
 
-def flash_attn_label_rules(iset: InstallSet, env: Env, db: Database | None, entries: list[Entry]) -> list[Finding]:
+def flash_attn_label_rules(iset: InstallSet, env: Env, db: Database | None, entries: list[Entry],
+                           pins: dict[str, _Pin]) -> list[Finding]:
     """A flash-attn build labelled for another torch (``+cu121torch2.4cxx11abiFALSE``) or C++ ABI."""
     out: list[Finding] = []
-    pins = _pins(entries)
     torch = pins.get(_TORCH)
     for e in entries:
         if e.name != "flash-attn" or e.exact_version is None or not e.exact_version.local:
@@ -323,6 +324,33 @@ def _fa_fix(e: Entry, wheels: list, torch_minor: str) -> tuple[str, str | None]:
 # ------------------------------------------------------------------ rules over the database
 
 
+_REQS: weakref.WeakKeyDictionary[Database, dict[tuple[object, ...], tuple[Requirement, ...]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _reqs(db: Database, rel: Release, env: Env | None, extras: Iterable[str] = ()) -> tuple[Requirement, ...]:
+    """``rel.requirements`` for ``env`` (None: any platform), memoised per database."""
+    cache = _REQS.get(db)
+    if cache is None:
+        cache = _REQS[db] = {}
+    ex = frozenset(extras)
+    key = (rel.package, rel.version, env, ex)
+    found = cache.get(key)
+    if found is None:
+        found = rel.requirements(env.platform if env else None, env.python if env else None, ex)
+        # Equal lists share one tuple, so callers may compare them by identity.
+        found = cache.setdefault(("=", rel.package, rel.version, tuple(str(r) for r in found)), found)
+        cache[key] = found
+    return found
+
+
+def _req_on(db: Database, rel: Release, name: str, env: Env | None) -> Requirement | None:
+    for req in _reqs(db, rel, env):
+        if canonical(req.name) == name:
+            return req
+    return None
+
+
 def _db_releases(db: Database | None, name: str) -> tuple[Release, ...]:
     return db.releases(name) if db is not None else ()
 
@@ -341,16 +369,15 @@ def _alternatives(db: Database, name: str, want: str, version: Version, env: Env
     for rel in reversed(db.releases(name)):
         if rel.yanked:
             continue
-        req = rel.requirement_on(want, env.platform, env.python)
+        req = _req_on(db, rel, want, env)
         if req is not None and _contains(req.specifier, version):
             out.append(rel)
     return out
 
 
-def dependency_rules(iset: InstallSet, env: Env, db: Database, entries: list[Entry]) -> list[Finding]:
+def dependency_rules(iset: InstallSet, env: Env, db: Database, pins: dict[str, _Pin]) -> list[Finding]:
     """Metadata conflicts: AL101, AL103, AL104 against the file's pins; AL105 on a shared dependency."""
     out: list[Finding] = []
-    pins = _pins(entries)
     demands: dict[str, list[_Demand]] = {}
     for name, pin in pins.items():
         if pin.exact is None:
@@ -412,7 +439,7 @@ def _shared_fix(db: Database, env: Env, move: _Demand, keep: _Demand, dep: str) 
 
 def _demand_on(db: Database, env: Env, rel: Release, entry: Entry, dep: str, depth: int = 0) -> SpecifierSet | None:
     extras = entry.requirement.extras if entry.requirement is not None else set()
-    for req in rel.requirements(env.platform, env.python, extras):
+    for req in _reqs(db, rel, env, extras):
         if canonical(req.name) == dep:
             return req.specifier
         if depth < 2:
@@ -433,7 +460,7 @@ def _single(db: Database, name: str, spec: SpecifierSet) -> Release | None:
 
 def _collect(db: Database, env: Env, rel: Release, extras: Iterable[str], root: str, via: str, entry: Entry,
              demands: dict[str, list[_Demand]], pins: dict[str, _Pin], *, depth: int, out: list[Finding]) -> None:
-    for req in rel.requirements(env.platform, env.python, extras):
+    for req in _reqs(db, rel, env, extras):
         dep = canonical(req.name)
         if dep == root:
             continue
@@ -498,7 +525,21 @@ def _build_note(rel: Release, env: Env) -> str:
     return f" (its wheels were compiled against torch {', '.join(sorted(str(t) for t in torches))})"
 
 
-def _build_torches(rel: Release, env: Env) -> set[Version]:
+_BUILDS: dict[tuple[int, Env], frozenset[Version]] = {}
+
+
+def _build_torches(rel: Release, env: Env) -> frozenset[Version]:
+    """The torch builds ``rel``'s wheels for ``env`` were compiled against (xformers build info)."""
+    if not rel.build_info:
+        return frozenset()
+    key = (id(rel.build_info), env)
+    found = _BUILDS.get(key)
+    if found is None:
+        found = _BUILDS[key] = frozenset(_compute_build_torches(rel, env))
+    return found
+
+
+def _compute_build_torches(rel: Release, env: Env) -> set[Version]:
     infos = rel.build_info or {}
     files = {f.filename: f for f in rel.files}
     chosen: set[Version] = set()
@@ -517,10 +558,9 @@ def _build_torches(rel: Release, env: Env) -> set[Version]:
     return chosen or fallback
 
 
-def build_rules(iset: InstallSet, env: Env, db: Database, entries: list[Entry]) -> list[Finding]:
+def build_rules(iset: InstallSet, env: Env, db: Database, pins: dict[str, _Pin]) -> list[Finding]:
     """Binaries compiled for another torch (xformers build info), and CUDA variants that cannot agree."""
     out: list[Finding] = []
-    pins = _pins(entries)
     torch = pins.get(_TORCH)
     for name, pin in pins.items():
         if name == _TORCH or pin.exact is None:
@@ -533,7 +573,7 @@ def build_rules(iset: InstallSet, env: Env, db: Database, entries: list[Entry]) 
             continue
         have = torch.exact
         same_public = [b for b in built if b.public == have.public]
-        req = rel.requirement_on(_TORCH, env.platform, env.python)
+        req = _req_on(db, rel, _TORCH, env)
         if not same_public:
             if req is not None and not pin.override and not _contains(req.specifier, have):
                 continue  # AL101 already says it, with the build note
@@ -578,10 +618,9 @@ def build_rules(iset: InstallSet, env: Env, db: Database, entries: list[Entry]) 
     return out
 
 
-def known_bad_rules(env: Env, db: Database, entries: list[Entry], target: Target) -> list[Finding]:
+def known_bad_rules(db: Database, pins: dict[str, _Pin], target: Target) -> list[Finding]:
     """Combinations the curated database records as broken."""
     out: list[Finding] = []
-    pins = _pins(entries)
     versions = {n: p.exact for n, p in pins.items() if p.exact is not None}
     for kb in db.known_bad():
         if not kb.matches(versions, target.gpu):  # type: ignore[arg-type]
@@ -654,7 +693,7 @@ def torch_floats_rules(iset: InstallSet, db: Database) -> list[Finding]:
         rel = db.release(e.name, e.exact_version)  # type: ignore[arg-type]
         if rel is None:
             continue
-        req = rel.requirement_on(_TORCH)
+        req = _req_on(db, rel, _TORCH, None)
         if req is None or not any(s.operator in ("==", "===", "<", "<=", "~=") for s in req.specifier):
             continue
         exact = [s.version for s in req.specifier if s.operator == "==" and "*" not in s.version]
@@ -667,15 +706,46 @@ def torch_floats_rules(iset: InstallSet, db: Database) -> list[Finding]:
 
 
 def run(iset: InstallSet, target: Target, db: Database | None) -> list[Finding]:
-    """Every rule over one install set; findings may repeat (the caller deduplicates)."""
+    """Every rule over one install set; findings may repeat (the caller deduplicates).
+
+    Environments in which the same entries are active share their pins; the rules that
+    read metadata still run per environment (markers in Requires-Dist differ), with the
+    evaluated metadata memoised per database.
+    """
     out = file_rules(iset) + index_rules(iset, target, db)
     if db is not None:
         out += release_rules(iset, db) + torch_floats_rules(iset, db)
+    groups: dict[tuple[int, ...], tuple[list[Entry], list[Env]]] = {}
     for env in iset.envs:
-        entries = iset.active(env)
-        out += flash_attn_label_rules(iset, env, db, entries)
+        active = iset.active(env)
+        groups.setdefault(tuple(id(e) for e in active), (active, []))[1].append(env)
+    for active, envs in groups.values():
+        pins = _pins(active)
+        if not pins:
+            continue
         if db is not None:
-            out += dependency_rules(iset, env, db, entries)
-            out += build_rules(iset, env, db, entries)
-            out += known_bad_rules(env, db, entries, target)
+            out += known_bad_rules(db, pins, target)
+        known = [] if db is None else [
+            (p, rel) for p in pins.values() if p.exact is not None
+            for rel in (db.release(p.name, p.exact),) if rel is not None]
+        has_fa = "flash-attn" in pins
+        judged: set[tuple[object, ...]] = set()
+        for env in envs:
+            if has_fa:
+                out += flash_attn_label_rules(iset, env, db, active, pins)
+            if not known or db is None:
+                continue
+            # Environments where every pinned release says the same are judged once.
+            signature = tuple(
+                (id(_reqs(db, rel, env, _extras(p))), _build_torches(rel, env)) for p, rel in known)
+            if signature in judged:
+                continue
+            judged.add(signature)
+            out += dependency_rules(iset, env, db, pins)
+            out += build_rules(iset, env, db, pins)
     return out
+
+
+def _extras(pin: _Pin) -> frozenset[str]:
+    req = pin.entry.requirement
+    return frozenset(req.extras) if req is not None else frozenset()
