@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if rank is not None:
         result = fleet.run_fleet(rank, only=only, timeout=args.timeout, environment=env_json,
                                  diagnoser=diagnoser, progress=progress)
-        if result is None:  # not rank 0: rank 0 prints the fleet report
-            return 0
+        if rank.rank != 0:  # rank 0 prints the fleet report; the others only exit with their own verdict
+            return 1 if result.failed else 0
     else:
         result = run_verify(only=only, all_gpus=args.all_gpus, timeout=args.timeout, environment=env_json,
                             diagnoser=diagnoser, progress=progress)

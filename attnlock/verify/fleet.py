@@ -58,8 +58,8 @@ def run_fleet(
     environment: dict[str, Any],
     diagnoser: Diagnoser | None,
     progress: runner.Progress | None = None,
-) -> Report | None:
-    """Verify this rank's GPU and take part in the gather; rank 0 gets the fleet report, the others None."""
+) -> Report:
+    """Verify this rank's GPU and take part in the gather; rank 0 gets the fleet report, the others their own."""
     env = dict(os.environ)
     env["CUDA_VISIBLE_DEVICES"] = rank.gpu
     host = socket.gethostname()
@@ -96,7 +96,8 @@ def run_fleet(
             with open(gathered, encoding="utf-8") as fh:
                 reports = json.load(fh)
     if rank.rank != 0:
-        return None
+        local.checks.extend(dist_results)
+        return local  # printed by nobody: rank 0 prints the fleet; the exit code still tells
     if reports is None:
         # The gather failed: report what this rank knows, with the distributed check's failure.
         local.checks.extend(dist_results)
