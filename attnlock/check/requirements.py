@@ -11,6 +11,7 @@ the include that closes it.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -330,8 +331,9 @@ def _egg_name(value: str) -> str | None:
     return m.group(1) if m else None
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse_requirement(text: str) -> tuple[Requirement | None, Version | None, str | None]:
-    """(requirement, version fixed by a wheel URL/path, error message)."""
+    """(requirement, version fixed by a wheel URL/path, error message); memoised, as monorepos repeat lines."""
     if not text:
         return None, None, "empty requirement"
     try:

@@ -663,7 +663,10 @@ def release_rules(iset: InstallSet, db: Database) -> list[Finding]:
                 continue  # a build of another index: its files are not in the derived data
         if not rel.wheels():
             continue
-        active = [env for env in iset.envs if any(x is e for x in iset.active(env))]
+        if e.requirement is not None and e.requirement.marker is None and e.extra_marker is None:
+            active = list(iset.envs)
+        else:
+            active = [env for env in iset.envs if any(x is e for x in iset.active(env))]
         if not active or any(rel.has_wheel_for(env.platform, env.python) for env in active):
             continue
         where = ", ".join(str(env) for env in active[:3]) + (f" and {len(active) - 3} more" if len(active) > 3 else "")
