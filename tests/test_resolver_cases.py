@@ -97,6 +97,8 @@ def test_case(case: dict[str, Any], db: Database) -> None:
         assert got[name].url is not None and fragment in got[name].url, got[name]
     for name in case.get("absent", []):
         assert name not in got
+    for fragment in case.get("notes", []):
+        assert any(fragment in n for n in plan.notes), plan.notes
     for name in case.get("sdist", []):
         assert got[name].sdist and got[name].url is None
 

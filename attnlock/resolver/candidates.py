@@ -10,15 +10,16 @@ can say which filter emptied a package.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from attnlock.database.store import Database, Release
+from attnlock.database.store import Database, Release, marker_holds, target_environment
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, Target, canonical
 from attnlock.resolver.locations import Locations
 from attnlock.resolver.requirement import Req
@@ -44,6 +45,16 @@ class Candidate:
     extras: frozenset[str] = frozenset()
     why: str = ""  # where the build's facts come from, for the plan's reason line
     requires_dist: tuple[str, ...] = ()
+    lazy_deps: Callable[[], tuple[Req, ...]] | None = None  # computed on first use (most are never asked)
+
+    @property
+    def dependencies(self) -> tuple[Req, ...]:
+        """``deps`` plus the lazily computed Requires-Dist edges (cached)."""
+        cached = self.__dict__.get("_deps_cache")
+        if cached is None:
+            cached = self.deps + (self.lazy_deps() if self.lazy_deps is not None else ())
+            object.__setattr__(self, "_deps_cache", cached)
+        return cached
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -180,16 +191,35 @@ class CandidateSource:
 
     def _deps(self, rel: Release, extras: Iterable[str] = (), *, skip: Iterable[str] = (),
               parent: str) -> tuple[Req, ...]:
-        """Requires-Dist on the target, restricted to packages the database covers."""
-        skip_set = {canonical(s) for s in skip}
+        """Requires-Dist on the target, restricted to packages the database covers.
+
+        Names are screened before parsing: a release of unsloth lists sixty requirements of
+        which a handful are packages the database covers, and parsing is the cost.
+        """
+        rec = rel.metadata_for(self._platform)
+        if rec is None:
+            return ()
+        skip_set = {canonical(s) for s in skip} | {rel.package}
         known = self.known()
+        env = self._env()
+        extras = tuple(extras)
         out = []
-        for r in rel.requirements(self._platform, self._python, extras):
-            name = canonical(r.name)
-            if name == rel.package or name in skip_set or name not in known:
+        for text in rec.requires_dist:
+            m = _NAME.match(text)
+            if m is None or (name := canonical(m.group(1))) in skip_set or name not in known:
+                continue
+            r = _parse_requirement(text)
+            if r is None or not marker_holds(r.marker, env, extras):
                 continue
             out.append(_req(r, parent))
         return tuple(out)
+
+    def _env(self) -> dict[str, str]:
+        env = self.__dict__.get("_env_cache")
+        if env is None:
+            env = target_environment(self._platform, self._python)
+            self.__dict__["_env_cache"] = env
+        return env
 
     def _variant_ok(self, build: str, package: str, variant: CudaVariant, torch: Version) -> bool:
         """The target's CUDA choice, driver and GPU architecture against one torch build."""
@@ -307,7 +337,7 @@ class CandidateSource:
             name="torch", version=rel.version, label=label, source=source,
             variant=variant.label if variant else None, cxx11abi=abi,
             index=self.locations.index_url(variant.label) if source == "index" and variant else None,
-            deps=self._deps(rel, skip=skip, parent=name),
+            lazy_deps=functools.partial(self._deps, rel, skip=skip, parent=name),
             why=("the default-index build" + (f" ({variant.label})" if variant else "")) if source == "pypi"
             else f"the {label} build from the PyTorch index",
         )
@@ -329,11 +359,11 @@ class CandidateSource:
                     if not self._variant_ok(build, "xformers", variant, torch_v):
                         continue
                     parent = f"{build} (PyTorch-index build for torch {torch_v}+{variant.label})"
-                    deps = self._deps(rel, skip=["torch"], parent=parent) + (
-                        Req("torch", SpecifierSet(f"=={torch_v}"), variant=variant.label, parent=parent),)
+                    deps = (Req("torch", SpecifierSet(f"=={torch_v}"), variant=variant.label, parent=parent),)
                     out.append(Candidate(
                         name="xformers", version=rel.version, label=variant.label, source="index",
                         variant=variant.label, index=self.locations.index_url(variant.label), deps=deps,
+                        lazy_deps=functools.partial(self._deps, rel, skip=["torch"], parent=parent),
                         why=f"built for torch {torch_v}+{variant.label} (PyTorch index; {source})",
                     ))
         return out
@@ -348,13 +378,14 @@ class CandidateSource:
                 if isinstance(bi, dict) and isinstance(bi.get("torch"), str):
                     info = bi
                     break
-        deps = self._deps(rel, skip=["torch"], parent=desc)
+        deps: tuple[Req, ...] = ()
+        lazy = functools.partial(self._deps, rel, skip=["torch"], parent=desc)
         if info is None:
             # No build info for this wheel: Requires-Dist is all we know (pure-Python builds).
             req = rel.requirement_on("torch", self._platform, self._python)
             torch_req = _req(req, desc) if req is not None else None
             return Candidate("xformers", rel.version, None, "pypi", deps=deps + ((torch_req,) if torch_req else ()),
-                             why="Requires-Dist (no build info recorded)")
+                             lazy_deps=lazy, why="Requires-Dist (no build info recorded)")
         try:
             built = Version(str(info["torch"]))
         except InvalidVersion:
@@ -368,7 +399,7 @@ class CandidateSource:
         parent = f"{desc} (built for torch {built})"
         torch_req = Req("torch", SpecifierSet(f"=={built.public}"), variant=variant, parent=parent)
         return Candidate("xformers", rel.version, None, "pypi", variant=variant, deps=deps + (torch_req,),
-                         why=f"its extension was built for torch {built} (cpp_lib.json)")
+                         lazy_deps=lazy, why=f"its extension was built for torch {built} (cpp_lib.json)")
 
     # -- flash-attn -----------------------------------------------------------
 
@@ -462,7 +493,9 @@ class CandidateSource:
             base = self._deps(rel, skip=["torch"], parent=f"{name} {rel.version}")
             if pinned is None:
                 deps = base + ((_req(treq, f"{name} {rel.version}"),) if treq is not None else ())
-                out.append(Candidate(name, rel.version, None, "pypi", deps=deps, why="Requires-Dist"))
+                why = "Requires-Dist" if treq is not None else (
+                    "declares no torch requirement, so attnlock cannot check it against the planned torch")
+                out.append(Candidate(name, rel.version, None, "pypi", deps=deps, why=why))
                 continue
             pypi = self._pypi_variant(pinned)
             parent = f"{name} {rel.version} (pairs with torch {pinned})"
@@ -502,7 +535,7 @@ class CandidateSource:
             sdist = not rel.has_wheel_for(self._platform, self._python)
             out.append(Candidate(
                 name, rel.version, None, "sdist" if sdist else "pypi", extras=extras,
-                deps=self._deps(rel, extras, parent=f"{name} {rel.version}"),
+                lazy_deps=functools.partial(self._deps, rel, extras, parent=f"{name} {rel.version}"),
                 why="Requires-Dist of the release" if not sdist else "built from the sdist (--allow-build)",
                 requires_dist=rel.metadata[0].requires_dist if sdist and rel.metadata else (),
             ))
@@ -510,6 +543,17 @@ class CandidateSource:
 
 
 # ------------------------------------------------------------------ helpers
+
+_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+@functools.lru_cache(maxsize=None)
+def _parse_requirement(text: str) -> Requirement | None:
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
+
 
 
 def _req(r: Requirement, parent: str | None) -> Req:

@@ -58,4 +58,4 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         return requirement.satisfied_by(candidate)
 
     def get_dependencies(self, candidate: Candidate) -> Iterable[Req]:
-        return candidate.deps
+        return candidate.dependencies

@@ -152,11 +152,25 @@ class _Session:
         roots = []
         for w in wanted:
             extras = w.extras
-            if w.name == "jax" and not extras and self.target.cuda is not None and self.target.cuda.is_cuda \
-                    and self.target.cuda.version is not None:
-                extras = frozenset({f"cuda{self.target.cuda.version.major}"})
+            if w.name == "jax" and not extras:
+                major = self._cuda_major([x for x in wanted if x.name != "jax"])
+                if major is not None:
+                    # jax's CUDA wheels come through its cudaNN extra; without it jax runs on the CPU.
+                    extras = frozenset({f"cuda{major}"})
             roots.append(Req(w.name, w.specifier, extras=extras))
         return roots
+
+    def _cuda_major(self, others: Sequence[Wanted]) -> int | None:
+        """The CUDA major of the target's variant, else of the torch the other packages resolve to."""
+        cuda = self.target.cuda
+        if cuda is not None:
+            return cuda.version.major if cuda.is_cuda and cuda.version is not None else None
+        source = self.source()
+        try:
+            torch = _run(source, self._roots([*others, Wanted("torch", SpecifierSet())])).get("torch")
+        except _Impossible:
+            torch = next(iter(source.candidates("torch")), None)
+        return torch.cuda_major if torch is not None else None
 
     def _default_wanted(self, source: CandidateSource) -> tuple[tuple[Wanted, ...], list[str]]:
         """Every covered package with a release for the target that fits with the ones before it."""
@@ -210,7 +224,7 @@ class _Session:
         names = sorted(result, key=lambda n: (order.get(n, len(order)), n))
         required_by: dict[str, list[str]] = {}
         for cand in result.values():
-            for dep in cand.deps:
+            for dep in cand.dependencies:
                 if dep.name in result:
                     required_by.setdefault(dep.name, []).append(cand.describe())
         pins = []
@@ -245,6 +259,10 @@ class _Session:
                 if item not in excluded:
                     excluded.append(item)
         notes = list(notes) + _cuda_major_warnings(result)
+        torch = result.get("torch")
+        if torch is not None and torch.source == "index" and any(n.startswith("nvidia-") for n in result):
+            notes.append(f"warning: the CUDA library pins (nvidia-*) of {torch.describe()} from the PyTorch index "
+                         "are not in the database; their coexistence with the nvidia-* pins above is unchecked")
         return Plan(
             target=self.target,
             pins=tuple(pins),
