@@ -129,6 +129,12 @@ def test_sarif_structure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
         assert r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "requirements.txt"
     assert results[0]["level"] == "error" and results[1]["level"] == "warning"
     assert results[0]["locations"][0]["physicalLocation"]["region"] == {"startLine": 2, "startColumn": 1}
+    (change,) = results[0]["fixes"][0]["artifactChanges"]
+    assert change["replacements"] == [{
+        "deletedRegion": {"startLine": 2, "startColumn": 1, "endLine": 2, "endColumn": 17},
+        "insertedContent": {"text": "xformers==0.0.26.post1"},
+    }]
+    assert "fixes" not in results[1]
 
 
 def test_fix_rewrites_only_the_requirement(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

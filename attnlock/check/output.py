@@ -57,6 +57,7 @@ def to_sarif(report: Report) -> str:
         "defaultConfiguration": {"level": CODES[code].severity},
         "properties": {"tags": ["dependencies"]},
     } for code in used]
+    sources = {d.path: d.source for d in report.documents if d.source is not None}
     results = []
     for f in report.findings:
         result: dict[str, object] = {
@@ -70,16 +71,18 @@ def to_sarif(report: Report) -> str:
             }}],
             "properties": {"packages": list(f.packages)},
         }
-        if f.fix:
-            result["fixes"] = [{"description": {"text": f.fix}, "artifactChanges": [{
-                "artifactLocation": {"uri": _uri(f.path)},
+        if f.edit is not None and f.edit.path in sources:
+            source = sources[f.edit.path]
+            start_line, start_col = source.position(f.edit.start)
+            end_line, end_col = source.position(f.edit.end)
+            result["fixes"] = [{"description": {"text": f.fix or f.edit.replacement}, "artifactChanges": [{
+                "artifactLocation": {"uri": _uri(f.edit.path)},
                 "replacements": [{
-                    "deletedRegion": {"startLine": max(1, f.line), "startColumn": max(1, f.column)},
-                    "insertedContent": {"text": f.fix},
+                    "deletedRegion": {"startLine": start_line, "startColumn": start_col,
+                                      "endLine": end_line, "endColumn": end_col},
+                    "insertedContent": {"text": f.edit.replacement},
                 }],
-            }]}] if f.edit is not None else []
-            if not result["fixes"]:
-                del result["fixes"]
+            }]}]
         results.append(result)
     log = {
         "$schema": SARIF_SCHEMA,

@@ -48,8 +48,7 @@ def render(req: Requirement, *, specifier: str | None = None, extras: Iterable[s
     text = name + (f"[{','.join(ex)}]" if ex else "")
     tail = ""
     if req.marker is not None:
-        tail = _marker_tail(original) if original else None
-        tail = tail or f"; {req.marker}"
+        tail = (_marker_tail(original) if original else None) or f"; {req.marker}"
     the_url = url if url is not None else (req.url if keep_url else None)
     if the_url:
         return f"{text} @ {the_url}" + ((" " + tail.lstrip()) if tail else "")
@@ -260,7 +259,7 @@ def flash_attn_label_rules(iset: InstallSet, env: Env, db: Database | None, entr
             continue
         have = torch.exact
         have_minor = f"{have.major}.{have.minor}"
-        wheels = _fa_wheels(db, e.exact_version.public, have_minor, env, have) if len(iset.envs) == 1 else []
+        wheels = _fa_wheels(db, Version(e.exact_version.public), have_minor, env, have) if len(iset.envs) == 1 else []
         if built_minor != have_minor:
             fix, new = _fa_fix(e, wheels, have_minor)
             out.append(_finding(
@@ -495,11 +494,11 @@ def _check_pinned(db: Database, env: Env, root: str, rel: Release, req: Requirem
     if root == _TORCH:
         code = "AL103" if dep == "triton" else "AL101"
         target_entry = pin.entry
-        new = render(target_entry.requirement, specifier=str(spec), original=target_entry.text) if (
-            target_entry.requirement) else None
+        line = render(target_entry.requirement, specifier=str(spec), original=target_entry.text) if (
+            target_entry.requirement) else f"{dep}{spec}"
         out.append(_finding(
             code, target_entry, f"torch {rel.version} requires {dep}{spec}; {dep} is {pinned_how} {have}",
-            [dep, _TORCH], new, new if pin.exact is not None else None))
+            [dep, _TORCH], line, line if pin.exact is not None else None))
         return
     code = "AL104" if root in ("torchvision", "torchaudio") and dep == _TORCH else "AL101"
     fix: str
@@ -623,7 +622,7 @@ def known_bad_rules(db: Database, pins: dict[str, _Pin], target: Target) -> list
     out: list[Finding] = []
     versions = {n: p.exact for n, p in pins.items() if p.exact is not None}
     for kb in db.known_bad():
-        if not kb.matches(versions, target.gpu):  # type: ignore[arg-type]
+        if not kb.matches(versions, target.gpu):
             continue
         involved = [pins[n] for n in kb.packages if n in pins]
         if not involved:
@@ -693,7 +692,7 @@ def torch_floats_rules(iset: InstallSet, db: Database) -> list[Finding]:
     for e in iset.entries:
         if e.name in (None, _TORCH) or e.exact_version is None or e.kind == "override":
             continue
-        rel = db.release(e.name, e.exact_version)  # type: ignore[arg-type]
+        rel = db.release(e.name, e.exact_version)
         if rel is None:
             continue
         req = _req_on(db, rel, _TORCH, None)
