@@ -362,11 +362,17 @@ class _Demand:
     entry: Entry
 
 
+def _candidate(rel: Release) -> bool:
+    """A release worth proposing in a fix: not yanked, not a pre-, dev- or local release."""
+    return not rel.yanked and not rel.version.is_prerelease and not rel.version.is_devrelease and \
+        rel.version.local is None
+
+
 def _alternatives(db: Database, name: str, want: str, version: Version, env: Env) -> list[Release]:
     """Releases of ``name`` whose requirement on ``want`` admits ``version``, newest first."""
     out = []
     for rel in reversed(db.releases(name)):
-        if rel.yanked:
+        if not _candidate(rel):
             continue
         req = _req_on(db, rel, want, env)
         if req is not None and _contains(req.specifier, version):
@@ -428,7 +434,7 @@ def _shared_fix(db: Database, env: Env, move: _Demand, keep: _Demand, dep: str) 
     pin_entry = move.entry
     name = pin_entry.name or move.root
     for rel in reversed(db.releases(name)):
-        if rel.yanked:
+        if not _candidate(rel):
             continue
         spec = _demand_on(db, env, rel, pin_entry, dep)
         if spec is not None and _compatible(spec, keep.spec, db.releases(dep)):
@@ -577,7 +583,7 @@ def build_rules(iset: InstallSet, env: Env, db: Database, pins: dict[str, _Pin])
             if req is not None and not pin.override and not _contains(req.specifier, have):
                 continue  # AL101 already says it, with the build note
             alts = [r for r in reversed(db.releases(name))
-                    if any(b.public == have.public for b in _build_torches(r, env))]
+                    if _candidate(r) and any(b.public == have.public for b in _build_torches(r, env))]
             new = render(pin.entry.requirement, specifier=f"=={alts[0].version}", original=pin.entry.text) if (
                 alts and pin.entry.requirement is not None) else None
             out.append(_finding(
@@ -669,7 +675,7 @@ def release_rules(iset: InstallSet, db: Database) -> list[Finding]:
         if not active or any(rel.has_wheel_for(env.platform, env.python) for env in active):
             continue
         where = ", ".join(str(env) for env in active[:3]) + (f" and {len(active) - 3} more" if len(active) > 3 else "")
-        later = [r for r in known if r.version > rel.version and not r.yanked and r.version.pre is None
+        later = [r for r in known if r.version > rel.version and _candidate(r)
                  and all(r.has_wheel_for(env.platform, env.python) for env in active)]
         fix = f"{name}=={later[0].version} is the first later release with a wheel there" if later else (
             f"choose a Python and platform {name} {version} has wheels for")
