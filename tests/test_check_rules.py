@@ -83,3 +83,30 @@ def test_default_paths_pick_requirement_like_files(tmp_path: Path, monkeypatch: 
     monkeypatch.chdir(tmp_path)
     assert default_paths(".") == ["constraints-cu121.txt", "dev.in", "pylock.toml", "pyproject.toml",
                                   "requirements-dev.txt", "requirements.txt", "uv.lock"]
+
+
+def test_codes_are_documented_identically() -> None:
+    """The table in attnlock.check's docstring and codes.CODES agree (code and severity)."""
+    import re
+
+    import attnlock.check
+    from attnlock.check.codes import CODES, markdown_table
+
+    documented = dict(re.findall(r"^(AL\d{3})\s+(error|warning)\s", attnlock.check.__doc__ or "", re.M))
+    assert documented == {c.code: c.severity for c in CODES.values()}
+    table = markdown_table()
+    assert all(f"| `{code}` | {c.severity} |" in table for code, c in CODES.items())
+
+
+def test_shipped_database_judges_the_seed_example(tmp_path: Path) -> None:
+    """Against data/ as shipped: xformers 0.0.27 with torch 2.3.0 is an error (when refresh covered it)."""
+    from packaging.version import Version
+
+    shipped = load()
+    release = shipped.release("xformers", Version("0.0.27"))
+    if release is None or not release.metadata:
+        pytest.skip("the shipped database has no xformers 0.0.27 metadata yet")
+    path = tmp_path / "requirements.txt"
+    path.write_text("torch==2.3.0\nxformers==0.0.27\n")
+    report = check_paths([str(path)], None, shipped)
+    assert [(f.code, f.line) for f in report.findings] == [("AL101", 2)]
