@@ -31,6 +31,8 @@ AL104    error     torchvision / torchaudio made for another torch
 AL105    error     two pins require versions of a shared dependency no release satisfies together
 AL106    error     a combination the database records as broken
 AL107    error     the pins work for no CUDA variant the target allows
+AL108    error     torch pinned outside the target's ``--torch``
+AL109    error     the torch build needs a newer CUDA than the target's ``--driver`` supports
 AL201    warning   a kernel package pinned while torch floats (the installer moves torch)
 AL202    warning   a pinned version the database does not know
 AL203    error     no wheel for any Python/platform the target allows

@@ -52,6 +52,11 @@ _TABLE: tuple[Code, ...] = (
          "The pins match a combination the database records as broken (with the error it produces)."),
     Code("AL107", "error", "no-cuda-variant",
          "The pins together work for no CUDA variant the target allows (their builds disagree on CUDA)."),
+    Code("AL108", "error", "torch-outside-target",
+         "torch is pinned to a release the target's `--torch` excludes."),
+    Code("AL109", "error", "driver-too-old",
+         "The pinned torch build needs a newer CUDA than the target's `--driver` supports, even with "
+         "minor-version compatibility."),
     Code("AL201", "warning", "torch-floats",
          "A kernel package (xformers, flash-attn, triton, torchvision, torchaudio, unsloth) is pinned while "
          "torch is not: the installer moves torch to whatever the kernel requires."),

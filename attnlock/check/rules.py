@@ -642,6 +642,36 @@ def known_bad_rules(db: Database, pins: dict[str, _Pin], target: Target) -> list
     return out
 
 
+def target_rules(iset: InstallSet, target: Target, db: Database | None) -> list[Finding]:
+    """torch pins against the target's ``--torch`` (AL108) and ``--driver`` (AL109)."""
+    out: list[Finding] = []
+    for e in iset.entries:
+        version = e.exact_version
+        if e.name != _TORCH or version is None:
+            continue
+        if target.torch is not None and not _contains(target.torch, version):
+            out.append(_finding("AL108", e, f"torch is pinned to {version}; the target asks for torch{target.torch}",
+                                [_TORCH], f"a torch release in {target.torch}"))
+        if target.driver is None or db is None:
+            continue
+        variant = _variant_of_label(version.local)
+        if variant is None and not version.local:
+            known = db.torch_variants(Version(version.public))
+            variant = known.pypi if known is not None else None
+        if variant is None or not variant.is_cuda or variant.version is None:
+            continue
+        platform = target.platform or (iset.envs[0].platform if iset.envs else None)
+        os_name = platform.os if platform is not None else "linux"
+        newest = db.cuda_max_for_driver(target.driver, os_name, compat=True)
+        if newest is None or newest >= variant.version:
+            continue
+        out.append(_finding(
+            "AL109", e, f"torch {version} is a CUDA {variant.version} build; driver {target.driver} runs CUDA up "
+            f"to {newest} (with minor-version compatibility): torch.cuda.is_available() is False",
+            [_TORCH], f"a torch build for CUDA {newest} or older, or a driver that supports CUDA {variant.version}"))
+    return out
+
+
 def release_rules(iset: InstallSet, db: Database) -> list[Finding]:
     """Pins the database does not know (AL202) and pins without a wheel for the target (AL203)."""
     out: list[Finding] = []
@@ -720,7 +750,7 @@ def run(iset: InstallSet, target: Target, db: Database | None) -> list[Finding]:
     read metadata still run per environment (markers in Requires-Dist differ), with the
     evaluated metadata memoised per database.
     """
-    out = file_rules(iset) + index_rules(iset, target, db)
+    out = file_rules(iset) + index_rules(iset, target, db) + target_rules(iset, target, db)
     if db is not None:
         out += release_rules(iset, db) + torch_floats_rules(iset, db)
     groups: dict[tuple[int, ...], tuple[list[Entry], list[Env]]] = {}

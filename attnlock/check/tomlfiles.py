@@ -170,17 +170,26 @@ def read_pyproject(path: str) -> Document:
 
 
 def _uv_indexes(r: _Reader, uv: dict[str, Any]) -> None:
+    from attnlock.check.requirements import _wheel_version
+    from attnlock.model import canonical
+
     sources = uv.get("sources") or {}
     pinned: dict[str, list[str]] = {}
     if not isinstance(sources, dict):
         r.bad(("tool", "uv", "sources"), "tool.uv.sources must be a table")
         sources = {}
     for package, spec in sources.items():
-        for item in spec if isinstance(spec, list) else [spec]:
+        items = spec if isinstance(spec, list) else [spec]
+        for item in items:
             if isinstance(item, dict) and isinstance(item.get("index"), str):
-                from attnlock.model import canonical
-
                 pinned.setdefault(item["index"], []).append(canonical(package))
+            if len(items) == 1 and isinstance(item, dict) and isinstance(item.get("url"), str):
+                # A single wheel URL source fixes the version (and local label) uv installs.
+                wheel = _wheel_version(item["url"])
+                if wheel is not None:
+                    for e in r.doc.entries:
+                        if e.name == canonical(package) and e.requirement is not None and not e.requirement.url:
+                            e.url_version = wheel[1]
     indexes = uv.get("index")
     if indexes is None:
         return
