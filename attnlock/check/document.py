@@ -103,6 +103,16 @@ class IndexDecl:
     packages: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Include:
+    """A ``-r``/``-c`` line: the file it names (resolved), whether it holds constraints, and where."""
+
+    path: str
+    constraint: bool
+    line: int
+    column: int
+
+
 @dataclass
 class Document:
     """Everything read from one file (and, for requirements files, the files it includes)."""
@@ -114,4 +124,4 @@ class Document:
     indexes: list[IndexDecl] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     requires_python: str | None = None
-    includes: list[str] = field(default_factory=list)
+    includes: list[Include] = field(default_factory=list)

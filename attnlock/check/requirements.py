@@ -21,7 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
-from attnlock.check.document import Document, Entry, IndexDecl, Span
+from attnlock.check.document import Document, Entry, Include, IndexDecl, Span
 from attnlock.check.findings import Finding
 from attnlock.check.source import Source, read_source
 from attnlock.errors import InputError
@@ -171,15 +171,15 @@ class RequirementsReader:
             self.cache[key] = doc
         out.append(doc)
         real = os.path.normcase(os.path.realpath(path))
-        for include, inc_constraint, line, col in getattr(doc, "_pending", []):
-            inc_real = os.path.normcase(os.path.realpath(include))
+        for inc in doc.includes:
+            inc_real = os.path.normcase(os.path.realpath(inc.path))
             if inc_real in stack or inc_real == real:
-                chain = " -> ".join([*(os.path.basename(s) for s in stack + [real]), os.path.basename(include)])
+                chain = " -> ".join([*(os.path.basename(s) for s in stack + [real]), os.path.basename(inc.path)])
                 out.append(Document(path=path, kind=doc.kind, source=None, findings=[Finding(
-                    "AL003", path, line, col, f"circular include: {chain}",
+                    "AL003", path, inc.line, inc.column, f"circular include: {chain}",
                     fix="remove this include; each file should be included once, from one place")]))
                 continue
-            self._read(include, inc_constraint, stack + [real], out, seen)
+            self._read(inc.path, inc.constraint, stack + [real], out, seen)
 
     def _parse(self, path: str, constraint: bool) -> Document:
         kind = "constraints" if constraint else "requirements"
@@ -189,16 +189,11 @@ class RequirementsReader:
             return Document(path=path, kind=kind, source=None, findings=[
                 Finding("AL001", path, exc.line or 1, exc.column or 1, exc.message, fix=exc.hint)])
         doc = Document(path=path, kind=kind, source=source)
-        pending: list[tuple[str, bool, int, int]] = []
         for logical in _logical_lines(source.text):
-            self._parse_line(doc, source, logical, constraint, pending)
-        doc._pending = pending  # type: ignore[attr-defined]
+            self._parse_line(doc, source, logical, constraint)
         return doc
 
-    def _parse_line(
-        self, doc: Document, source: Source, logical: _LogicalLine, constraint: bool,
-        pending: list[tuple[str, bool, int, int]],
-    ) -> None:
+    def _parse_line(self, doc: Document, source: Source, logical: _LogicalLine, constraint: bool) -> None:
         text = logical.text
         m = _COMMENT_RE.search(text)
         if m:
@@ -210,7 +205,7 @@ class RequirementsReader:
         line, col = source.position(logical.to_file(lead))
         path = doc.path
         if stripped.startswith("-"):
-            self._parse_option(doc, stripped, line, col, constraint, pending, logical, lead)
+            self._parse_option(doc, stripped, line, col, constraint)
             return
         # The requirement is everything before the first token that starts with "-".
         tokens = stripped.split(" ")
@@ -258,10 +253,7 @@ class RequirementsReader:
                 "mode and every install using the file fails",
                 packages=(entry.name,) if entry.name else (), fix=req_text))
 
-    def _parse_option(
-        self, doc: Document, stripped: str, line: int, col: int, constraint: bool,
-        pending: list[tuple[str, bool, int, int]], logical: _LogicalLine, lead: int,
-    ) -> None:
+    def _parse_option(self, doc: Document, stripped: str, line: int, col: int, constraint: bool) -> None:
         path = doc.path
         head, sep, rest = stripped.partition("=") if stripped.startswith("--") else ("", "", "")
         if sep and " " not in head:
@@ -296,8 +288,7 @@ class RequirementsReader:
                 doc.findings.append(Finding("AL004", path, line, col, f"included file {target} not found "
                                             f"(looked for {inc})", fix=f"{opt} {os.path.relpath(inc)}"))
                 return
-            doc.includes.append(inc)
-            pending.append((inc, constraint or canonical == "--constraint", line, col))
+            doc.includes.append(Include(inc, constraint or canonical == "--constraint", line, col))
             return
         if canonical in ("--index-url", "--extra-index-url", "--find-links"):
             doc.indexes.append(IndexDecl(path, line, col, canonical, value.split()[0]))
