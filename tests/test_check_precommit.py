@@ -1,12 +1,14 @@
 """The published pre-commit hook, run by the real ``pre-commit try-repo`` on a scratch repository.
 
 pre-commit pip-installs a copy of this repository into its own virtualenv, so the hook's
-dependencies (hatchling to build, packaging, resolvelib, tomlkit) come from the package index of
-the scrubbed environment: the test is ``slow`` and needs that index, nothing else.
+dependencies (hatchling to build, packaging, resolvelib, tomlkit) come from
+``$ATTNLOCK_TEST_WHEELHOUSE`` when scripts/test provides one (offline), else from the package
+index of the scrubbed environment: the test is ``slow``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -46,7 +48,11 @@ def _hook_repository(dest: Path) -> Path:
 
 
 def _try_repo(project: Path, hooks: Path, home: Path) -> subprocess.CompletedProcess[str]:
-    env = installer_env({"PRE_COMMIT_HOME": str(home), "ATTNLOCK_DATA_DIR": str(FIXTURE_DATA), "NO_COLOR": "1"})
+    extra = {"PRE_COMMIT_HOME": str(home), "ATTNLOCK_DATA_DIR": str(FIXTURE_DATA), "NO_COLOR": "1"}
+    wheelhouse = os.environ.get("ATTNLOCK_TEST_WHEELHOUSE")
+    if wheelhouse:  # scripts/test downloads the hook's build backend and dependencies: install offline
+        extra.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=wheelhouse)
+    env = installer_env(extra)
     return subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(hooks), "attnlock-check",
                            "--all-files", "--color", "never"],
                           cwd=project, env=env, capture_output=True, text=True, timeout=590)
