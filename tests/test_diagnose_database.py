@@ -117,6 +117,11 @@ def test_builds_merge_wheel_build_info_and_index_records(db_dir: Path) -> None:
     assert src.index_url("cu124") == "https://download.pytorch.org/whl/cu124"
     assert src.torch_cxx11abi(Version("2.3.1")) is False
     assert src.torch_cxx11abi(Version("2.9.0")) is None  # not recorded: unknown, not guessed
+    assert src.flash_attn_min_capability() is None  # no [[requirement]] records: unknown
+
+
+def test_shipped_flash_attn_floor_comes_from_data() -> None:
+    assert DatabaseSource(load()).flash_attn_min_capability() == (8, 0)
 
 
 def test_fix_from_hermetic_database(db_dir: Path) -> None:

@@ -78,6 +78,9 @@ class FakeSource:
                 out.append(FlashAttnWheel(Version("2.7.4.post1"), FA + name, torch, "cu12", abi, "cp310"))
         return out
 
+    def flash_attn_min_capability(self) -> tuple[int, int] | None:
+        return (8, 0)
+
     def torch_default_variant(self, torch: Version) -> str | None:
         return {"2.4.0": "cu121"}.get(torch.public)
 

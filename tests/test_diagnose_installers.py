@@ -53,6 +53,9 @@ class IndexSource:
     def flash_attn_wheels(self, version: Version | None = None) -> list[FlashAttnWheel]:
         return []
 
+    def flash_attn_min_capability(self) -> tuple[int, int] | None:
+        return None
+
     def torch_default_variant(self, torch: Version) -> str | None:
         return None
 

@@ -144,6 +144,23 @@ class DatabaseSource:
                for w in wheels]
         return sorted(out, key=lambda w: w.version, reverse=True)
 
+    def flash_attn_min_capability(self) -> tuple[int, int] | None:
+        from attnlock.model import ComputeCapability
+
+        found: set[tuple[int, int]] = set()
+        for rec in self._safe([], self.db.curated_records, "flash_attn", "requirement"):
+            if rec.get("package", "flash-attn") != "flash-attn":
+                continue
+            value = rec.get("min_compute_capability")
+            if not isinstance(value, str):
+                return None
+            try:
+                cc = ComputeCapability.parse(value)
+            except AttnlockError:
+                return None
+            found.add((cc.major, cc.minor))
+        return found.pop() if len(found) == 1 else None
+
     def torch_default_variant(self, torch: Version) -> str | None:
         variants = self._safe(None, self.db.torch_variants, Version(torch.public))
         pypi = getattr(variants, "pypi", None)

@@ -301,15 +301,17 @@ def build_needs_torch(ctx: Match) -> list[Diagnosis]:
 def flash_attn_arch(ctx: Match) -> list[Diagnosis]:
     """"FlashAttention only supports Ampere GPUs or newer": an old GPU, or a build without this GPU's kernels."""
     gpu = ctx.target.gpu if ctx.target else None
-    if gpu is None:
+    floor = ctx.source.flash_attn_min_capability() if ctx.source else None
+    if gpu is None or floor is None:
         return [ctx.diagnosis()]
-    if (gpu.major, gpu.minor) < (8, 0):
-        cause = f"flash-attn 2 kernels need compute capability 8.0 or newer and this GPU is {gpu} ({gpu.dotted})"
+    need = f"{floor[0]}.{floor[1]}"
+    if (gpu.major, gpu.minor) < floor:
+        cause = f"flash-attn 2 kernels need compute capability {need} or newer and this GPU is {gpu} ({gpu.dotted})"
         fix = ("do not use flash-attn 2 on this GPU: choose SDPA (`attn_implementation=\"sdpa\"` in transformers) "
                "or xformers")
     else:
-        cause = (f"this GPU is {gpu} ({gpu.dotted}), new enough for flash-attn 2, but the installed flash-attn "
-                 "build has no kernels for it")
+        cause = (f"this GPU is {gpu} ({gpu.dotted}), new enough for flash-attn 2 (compute capability {need}+), "
+                 "but the installed flash-attn build has no kernels for it")
         fix = (f"install a flash-attn build compiled for {gpu} (a prebuilt wheel whose CUDA supports it, or "
                f"build with TORCH_CUDA_ARCH_LIST={gpu.dotted} and --no-build-isolation)")
     return [ctx.diagnosis(cause=cause, fix=fix)]

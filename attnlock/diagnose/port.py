@@ -73,6 +73,10 @@ class CompatibilitySource(Protocol):
         """Published prebuilt flash-attn wheels (of one release, or all), newest first."""
         ...
 
+    def flash_attn_min_capability(self) -> tuple[int, int] | None:
+        """The lowest compute capability flash-attn 2 supports, when every release agrees; else None."""
+        ...
+
     def torch_default_variant(self, torch: Version) -> str | None:
         """The variant label (``cu121``) of that torch release's build on the default index, or None."""
         ...
