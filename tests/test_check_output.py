@@ -169,6 +169,14 @@ def test_apply_edits_drops_overlaps_and_line_breaks() -> None:
     assert apply_edits(text, edits) == ("ABC\ndef\n", 1)
 
 
+def test_a_directory_stands_for_its_requirement_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "requirements-gpu.txt").write_text(BROKEN)
+    (tmp_path / "notes.txt").write_text(BROKEN)
+    assert main(["check", str(tmp_path), "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["files"] == [str(tmp_path / "requirements-gpu.txt")]
+
+
 def test_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["check"]) == 2  # nothing to check here

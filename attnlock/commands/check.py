@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from attnlock.errors import UsageError
@@ -54,9 +55,12 @@ def run(args: argparse.Namespace) -> int:
 
     db = load()
     target = target_from_args(args, db)
-    paths = list(args.paths) or checker.default_paths(".")
+    paths: list[str] = []
+    for given in args.paths or ["."]:
+        # A directory stands for the requirement-like files directly in it.
+        paths.extend(checker.default_paths(given) if os.path.isdir(given) else [given])
     if not paths:
-        raise UsageError("no requirement-like files here",
+        raise UsageError(f"no requirement-like files in {', '.join(args.paths) or 'the current directory'}",
                          hint="pass paths, e.g. attnlock check requirements.txt pyproject.toml")
     report = checker.check_paths(paths, target, db)
     if args.fix:
