@@ -221,3 +221,55 @@ def test_uv_lock_and_pylock(tmp_path: Path) -> None:
     doc = read_pylock(str(pylock))
     assert [(e.line, e.text, e.index) for e in doc.entries] == [(4, "torch==2.3.1", "https://example.invalid/simple")]
     assert [(f.code, f.line) for f in doc.findings] == [("AL002", 9)]
+
+
+CAPTURED = Path(__file__).parent / "fixtures" / "check" / "captured"
+
+
+def test_captured_uv_lock_and_pylock() -> None:
+    """Real `uv lock` / `uv export --format pylock.toml` output (uv 0.13.9, index host replaced)."""
+    doc = read_uv_lock(str(CAPTURED / "uv.lock"))
+    assert doc.findings == []
+    assert [(e.text, e.line, e.column) for e in doc.entries] == [
+        ("demo==0.1.0", 7, 11), ("packaging==26.3", 26, 11), ("resolvelib==1.2.1", 35, 11),
+        ("tomli==2.5.0", 44, 11), ("tomlkit==0.15.2", 116, 11)]
+    assert doc.entries[1].index == "https://example.invalid/simple"
+    assert str(doc.entries[3].extra_marker) == 'python_full_version < "3.11"'  # from demo's edge
+    assert str(doc.entries[2].extra_marker) == 'sys_platform == "linux"'
+    pylock = read_pylock(str(CAPTURED / "pylock.toml"))
+    assert pylock.findings == []
+    names = [(e.name, e.line) for e in pylock.entries]
+    assert names[0] == ("packaging", 9) and {n for n, _ in names} == {"packaging", "resolvelib", "tomli", "tomlkit"}
+    for e in pylock.entries:
+        assert e.index == "https://example.invalid/simple"
+        assert pylock.source is not None
+        assert pylock.source.line_text(e.line).startswith("version = ")
+
+
+def test_locator_finds_every_string_of_captured_and_curated_toml() -> None:
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    from attnlock.check.toml_locate import TomlLocator
+
+    def leaves(node: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        if isinstance(node, dict):
+            return [p for k, v in node.items() for p in leaves(v, path + (k,))]
+        if isinstance(node, list):
+            return [p for i, v in enumerate(node) for p in leaves(v, path + (i,))]
+        return [path] if isinstance(node, str) else []
+
+    data_dir = Path(__file__).parent / "fixtures" / "check" / "data" / "curated"
+    for path in [CAPTURED / "uv.lock", CAPTURED / "pylock.toml", *sorted(data_dir.glob("*.toml"))]:
+        text = path.read_text("utf-8")
+        data = tomllib.loads(text)
+        located = TomlLocator(text)
+        assert set(located.strings) == set(leaves(data)), path.name
+        for key, span in located.strings.items():
+            value: object = data
+            for k in key:
+                value = value[k]  # type: ignore[index]
+            assert tomllib.loads("v = " + text[span.start:span.end])["v"] == value

@@ -221,9 +221,40 @@ def read_uv_lock(path: str) -> Document:
     if not isinstance(packages, list):
         r.bad(("package",), "package must be an array of tables ([[package]])")
         return r.doc
+    edges = _uv_edge_markers(packages)
     for i, pkg in enumerate(packages):
-        _locked(r, ("package", i), pkg, markers_key="resolution-markers", index_of=_uv_source)
+        _locked(r, ("package", i), pkg, markers_key="resolution-markers", index_of=_uv_source,
+                edge_markers=edges.get(str(pkg.get("name"))) if isinstance(pkg, dict) else None)
     return r.doc
+
+
+def _uv_edge_markers(packages: list[Any]) -> dict[str, list[str]]:
+    """Per package, the markers of the edges that reach it, when every edge has one.
+
+    uv.lock writes a conditional dependency as ``{ name = "tomli", marker = "..." }`` on the
+    dependent's edge, not on the package; a package reached only through marked edges is
+    installed only where one of them holds (one level: enough for direct dependencies).
+    """
+    found: dict[str, list[str]] = {}
+    unconditional: set[str] = set()
+    for pkg in packages:
+        if not isinstance(pkg, dict):
+            continue
+        groups: list[Any] = [pkg.get("dependencies")]
+        for key in ("optional-dependencies", "dev-dependencies"):
+            table = pkg.get(key)
+            if isinstance(table, dict):
+                groups.extend(table.values())
+        for group in groups:
+            for edge in group if isinstance(group, list) else []:
+                if not isinstance(edge, dict) or not isinstance(edge.get("name"), str):
+                    continue
+                marker = edge.get("marker")
+                if isinstance(marker, str) and marker.strip():
+                    found.setdefault(edge["name"], []).append(marker)
+                else:
+                    unconditional.add(edge["name"])
+    return {name: markers for name, markers in found.items() if name not in unconditional}
 
 
 def read_pylock(path: str) -> Document:
@@ -255,7 +286,8 @@ def _uv_source(pkg: dict[str, Any]) -> str | None:
     return None
 
 
-def _locked(r: _Reader, key_path: tuple[object, ...], pkg: object, *, markers_key: str, index_of: Any) -> None:
+def _locked(r: _Reader, key_path: tuple[object, ...], pkg: object, *, markers_key: str, index_of: Any,
+            edge_markers: list[str] | None = None) -> None:
     if not isinstance(pkg, dict):
         r.bad(key_path, "each package entry must be a table")
         return
@@ -278,9 +310,10 @@ def _locked(r: _Reader, key_path: tuple[object, ...], pkg: object, *, markers_ke
     raw_markers = pkg.get(markers_key)
     texts = [raw_markers] if isinstance(raw_markers, str) else raw_markers if isinstance(raw_markers, list) else []
     texts = [t for t in texts if isinstance(t, str) and t.strip()]
-    if texts:
+    clauses = [" or ".join(f"({t})" for t in group) for group in (texts, edge_markers or []) if group]
+    if clauses:
         try:
-            marker = Marker(" or ".join(f"({t})" for t in texts))
+            marker = Marker(" and ".join(f"({c})" for c in clauses))
         except InvalidMarker:
             r.bad(key_path + (markers_key,), f"invalid marker for {name}")
     line, col = r.pos(key_path + ("version",))
