@@ -48,7 +48,8 @@ def test_pip_files_install_section_and_file_priority(tmp_path: Path) -> None:
     _write(tmp_path / "etc-xdg" / "pip" / "pip.conf", f"[global]\nindex-url = {A}\nconstraint = /x\n")
     assert _find(tmp_path)[0] == A  # global (XDG)
     _write(tmp_path / "etc" / "pip.conf", f"[global]\nindex-url = {D}\n")
-    assert _find(tmp_path)[0] == A  # XDG global beats /etc/pip.conf
+    assert _find(tmp_path)[0] == D  # pip loads /etc/pip.conf after the XDG one: it wins
+    (tmp_path / "etc" / "pip.conf").unlink()
     _write(tmp_path / "home" / ".pip" / "pip.conf", f"[global]\nindex-url = {B}\n")
     assert _find(tmp_path)[0] == B  # user beats global
     _write(tmp_path / "venv" / "pip.conf", f"[global]\nindex-url = {C}\n[install]\nindex-url = {D}\n")
