@@ -69,6 +69,8 @@ def edit_for(entry: Entry, new_text: str) -> Edit | None:
     """The in-place edit replacing ``entry``'s requirement with ``new_text`` (None when not safe)."""
     if entry.span is None or "\n" in new_text or "\r" in new_text:
         return None
+    if entry.hashes:
+        return None  # new version, old --hash lines: pip would refuse it; the hashes must be regenerated
     if not entry.quote:
         return Edit(entry.path, entry.span.start, entry.span.end, new_text)
     if entry.quote == "'" and "'" not in new_text:
