@@ -82,6 +82,8 @@ def edit_for(entry: Entry, new_text: str) -> Edit | None:
 def _finding(code: str, entry: Entry, message: str, packages: Iterable[str], fix: str | None,
              new_text: str | None = None) -> Finding:
     edit = edit_for(entry, new_text) if new_text is not None else None
+    if fix and entry.hashes and new_text is not None:
+        fix += " (then regenerate its --hash lines)"
     return Finding(code, entry.path, entry.line, entry.column, message, tuple(dict.fromkeys(packages)),
                    fix=fix, edit=edit)
 
