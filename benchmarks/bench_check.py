@@ -91,6 +91,9 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--data-dir", default=str(ROOT / "tests" / "fixtures" / "check" / "data"))
     args = parser.parse_args()
+    data_dir = Path(args.data_dir).resolve()
+    if not (data_dir / "derived").is_dir():
+        raise SystemExit(f"{data_dir} has no derived/ folder: not a database")
 
     with tempfile.TemporaryDirectory(prefix="attnlock-bench-check-") as tmp_name:
         tmp = Path(tmp_name)
@@ -100,7 +103,7 @@ def main() -> int:
         # would make every fresh process recompile attnlock and packaging from source.  Cache the
         # bytecode under the temporary directory (the checkout stays clean) and warm it once.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        env.update(PYTHONPATH=str(ROOT), ATTNLOCK_DATA_DIR=args.data_dir, NO_COLOR="1",
+        env.update(PYTHONPATH=str(ROOT), ATTNLOCK_DATA_DIR=str(data_dir), NO_COLOR="1",
                    PYTHONPYCACHEPREFIX=str(tmp / "pycache"))
         subprocess.run([sys.executable, "-m", "attnlock", "check", str(req)], capture_output=True, env=env,
                        cwd=tmp, timeout=600)

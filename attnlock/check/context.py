@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from packaging.markers import Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
@@ -36,10 +37,21 @@ PLATFORMS: tuple[Platform, ...] = (
 
 @dataclass(frozen=True)
 class Env:
-    """One (platform, Python) pair a set of pins is judged in."""
+    """One (platform, Python) pair a set of pins is judged in.
+
+    Envs key every memo of the rules, so the hash is computed once.
+    """
 
     platform: Platform
     python: PythonVersion
+    _hash: int = field(default=0, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        key = (self.platform.os, self.platform.arch, self.python.major, self.python.minor)
+        object.__setattr__(self, "_hash", hash(key))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __str__(self) -> str:
         return f"CPython {self.python} on {self.platform}"
@@ -56,13 +68,21 @@ class InstallSet:
     requires_python: str | None = None
     envs: tuple[Env, ...] = field(default_factory=tuple)
     _active: dict[Env, list[Entry]] = field(default_factory=dict, repr=False)
+    _active_ids: dict[Env, set[int]] = field(default_factory=dict, repr=False)
+
+    def is_active(self, entry: Entry, env: Env) -> bool:
+        """Whether ``entry`` (this set's own object) is active in ``env``."""
+        ids = self._active_ids.get(env)
+        if ids is None:
+            ids = self._active_ids[env] = {id(e) for e in self.active(env)}
+        return id(entry) in ids
 
     def active(self, env: Env) -> list[Entry]:
         """The entries whose markers hold in ``env`` (computed once per environment)."""
         cached = self._active.get(env)
         if cached is not None:
             return cached
-        from attnlock.database.store import marker_holds, target_environment
+        from attnlock.database.store import target_environment
 
         environment = target_environment(env.platform, env.python)
         out = []
@@ -72,14 +92,32 @@ class InstallSet:
             if e.requirement.marker is None and e.extra_marker is None:
                 out.append(e)
                 continue
-            extras = [e.group[6:]] if e.group.startswith("extra:") else []
-            if not marker_holds(e.requirement.marker, environment, extras):
+            extras = (e.group[6:],) if e.group.startswith("extra:") else ()
+            if not _holds(e.requirement.marker, env, environment, extras):
                 continue
-            if e.extra_marker is not None and not marker_holds(e.extra_marker, environment):
+            if e.extra_marker is not None and not _holds(e.extra_marker, env, environment, ()):
                 continue
             out.append(e)
         self._active[env] = out
         return out
+
+
+_MARKERS: dict[tuple[int, Env, tuple[str, ...]], tuple[Marker, bool]] = {}
+
+
+def _holds(marker: Marker | None, env: Env, environment: dict[str, str], extras: tuple[str, ...]) -> bool:
+    """Whether ``marker`` holds in ``env``; memoised by the marker's text (files repeat markers)."""
+    if marker is None:
+        return True
+    # Keyed by identity: parsed requirements are shared (memoised parsing), and the stored
+    # marker keeps its id from being reused.
+    key = (id(marker), env, extras)
+    found = _MARKERS.get(key)
+    if found is None or found[0] is not marker:
+        from attnlock.database.store import marker_holds
+
+        found = _MARKERS[key] = (marker, marker_holds(marker, environment, extras))
+    return found[1]
 
 
 _PYTHONS: weakref.WeakKeyDictionary[Database, frozenset[PythonVersion]] = weakref.WeakKeyDictionary()

@@ -29,6 +29,7 @@ from attnlock.model import CudaVariant, Target, canonical
 
 if TYPE_CHECKING:
     from attnlock.database import Database, Release
+    from attnlock.database.store import KnownBad
 
 _VARIANT_LABEL = re.compile(r"^(cu\d{2,3}|cpu|rocm\d+(?:\.\d+){0,2}|xpu)$")
 _FA_LABEL = re.compile(r"torch(\d+)\.(\d+)")
@@ -329,6 +330,14 @@ def _fa_fix(e: Entry, wheels: list, torch_minor: str) -> tuple[str, str | None]:
 
 _REQS: weakref.WeakKeyDictionary[Database, dict[tuple[object, ...], tuple[Requirement, ...]]] = \
     weakref.WeakKeyDictionary()
+_MEMO: weakref.WeakKeyDictionary[Database, dict[tuple[object, ...], object]] = weakref.WeakKeyDictionary()
+
+
+def _memo(db: Database) -> dict[tuple[object, ...], object]:
+    cache = _MEMO.get(db)
+    if cache is None:
+        cache = _MEMO[db] = {}
+    return cache
 
 
 def _reqs(db: Database, rel: Release, env: Env | None, extras: Iterable[str] = ()) -> tuple[Requirement, ...]:
@@ -391,7 +400,7 @@ def dependency_rules(iset: InstallSet, env: Env, db: Database, pins: dict[str, _
     for name, pin in pins.items():
         if pin.exact is None:
             continue
-        rel = db.release(name, pin.exact)
+        rel = _release(db, name, pin.exact)
         if rel is None:
             continue
         extras = pin.entry.requirement.extras if pin.entry.requirement is not None else set()
@@ -462,9 +471,41 @@ def _demand_on(db: Database, env: Env, rel: Release, entry: Entry, dep: str, dep
 
 
 def _single(db: Database, name: str, spec: SpecifierSet) -> Release | None:
-    """The one release ``spec`` admits (an exact pin in metadata), else None."""
-    matching = [r for r in db.releases(name) if _contains(spec, r.version)]
-    return matching[0] if len(matching) == 1 else None
+    """The one release ``spec`` admits (an exact pin in metadata), else None (memoised per database)."""
+    cache = _memo(db)
+    key = ("single", name, str(spec))
+    found = cache.get(key)
+    if found is None:
+        matching = [r for r in db.releases(name) if _contains(spec, r.version)]
+        found = cache[key] = (matching[0] if len(matching) == 1 else None,)
+    return found[0]  # type: ignore[index, no-any-return]
+
+
+def _release(db: Database, name: str, version: Version) -> Release | None:
+    """``db.release`` memoised per database (it scans the release list)."""
+    cache = _memo(db)
+    key = ("release", name, version)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = (db.release(name, version),)
+    return found[0]  # type: ignore[index, no-any-return]
+
+
+def _has_wheel(db: Database, rel: Release, env: Env) -> bool:
+    cache = _memo(db)
+    key = ("wheel", rel.package, rel.version, env)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = rel.has_wheel_for(env.platform, env.python)
+    return bool(found)
+
+
+def _known_bad(db: Database) -> tuple[KnownBad, ...]:
+    cache = _memo(db)
+    found = cache.get(("known_bad",))
+    if found is None:
+        found = cache[("known_bad",)] = db.known_bad()
+    return found  # type: ignore[return-value]
 
 
 def _collect(db: Database, env: Env, rel: Release, extras: Iterable[str], root: str, via: str, entry: Entry,
@@ -574,7 +615,7 @@ def build_rules(iset: InstallSet, env: Env, db: Database, pins: dict[str, _Pin])
     for name, pin in pins.items():
         if name == _TORCH or pin.exact is None:
             continue
-        rel = db.release(name, pin.exact)
+        rel = _release(db, name, pin.exact)
         if rel is None or not rel.build_info or pin.exact.local:
             continue
         built = _build_torches(rel, env)
@@ -631,7 +672,7 @@ def known_bad_rules(db: Database, pins: dict[str, _Pin], target: Target) -> list
     """Combinations the curated database records as broken."""
     out: list[Finding] = []
     versions = {n: p.exact for n, p in pins.items() if p.exact is not None}
-    for kb in db.known_bad():
+    for kb in _known_bad(db):
         if not kb.matches(versions, target.gpu):
             continue
         involved = [pins[n] for n in kb.packages if n in pins]
@@ -687,7 +728,7 @@ def release_rules(iset: InstallSet, db: Database) -> list[Finding]:
         known = db.releases(name)
         if not known:
             continue
-        rel = db.release(name, version)
+        rel = _release(db, name, version)
         if rel is None:
             if version.local and any(r.version == Version(version.public) for r in known):
                 continue
@@ -705,12 +746,12 @@ def release_rules(iset: InstallSet, db: Database) -> list[Finding]:
         if e.requirement is not None and e.requirement.marker is None and e.extra_marker is None:
             active = list(iset.envs)
         else:
-            active = [env for env in iset.envs if any(x is e for x in iset.active(env))]
-        if not active or any(rel.has_wheel_for(env.platform, env.python) for env in active):
+            active = [env for env in iset.envs if iset.is_active(e, env)]
+        if not active or any(_has_wheel(db, rel, env) for env in active):
             continue
         where = ", ".join(str(env) for env in active[:3]) + (f" and {len(active) - 3} more" if len(active) > 3 else "")
         later = [r for r in known if r.version > rel.version and _candidate(r)
-                 and all(r.has_wheel_for(env.platform, env.python) for env in active)]
+                 and all(_has_wheel(db, r, env) for env in active)]
         fix = f"{name}=={later[0].version} is the first later release with a wheel there" if later else (
             f"choose a Python and platform {name} {version} has wheels for")
         out.append(_finding("AL203", e, f"{name} {version} has no wheel for {where}", [name], fix))
@@ -732,7 +773,7 @@ def torch_floats_rules(iset: InstallSet, db: Database) -> list[Finding]:
     for e in iset.entries:
         if e.name in (None, _TORCH) or e.exact_version is None or e.kind == "override":
             continue
-        rel = db.release(e.name, e.exact_version)
+        rel = _release(db, e.name, e.exact_version)
         if rel is None:
             continue
         req = _req_on(db, rel, _TORCH, None)
@@ -769,7 +810,7 @@ def run(iset: InstallSet, target: Target, db: Database | None) -> list[Finding]:
             out += known_bad_rules(db, pins, target)
         known = [] if db is None else [
             (p, rel) for p in pins.values() if p.exact is not None
-            for rel in (db.release(p.name, p.exact),) if rel is not None]
+            for rel in (_release(db, p.name, p.exact),) if rel is not None]
         has_fa = "flash-attn" in pins
         judged: set[tuple[object, ...]] = set()
         for env in envs:
