@@ -19,6 +19,8 @@ from attnlock.check.context import InstallSet, environments
 from attnlock.check.document import Document
 from attnlock.check.findings import Finding
 from attnlock.check.requirements import RequirementsReader
+from packaging.version import Version
+
 from attnlock.model import PythonVersion, Target
 
 if TYPE_CHECKING:
@@ -100,6 +102,15 @@ def _marker_pythons(entries: Iterable[object]) -> set[PythonVersion]:
     return found
 
 
+def _unconditional_torch(iset: InstallSet) -> Version | None:
+    """The exact torch version pinned without a marker (the anchor of the environments), if any."""
+    for e in iset.entries:
+        if e.name == "torch" and e.exact_version is not None and e.requirement is not None \
+                and e.requirement.marker is None and e.extra_marker is None and not e.requirement.url:
+            return e.exact_version
+    return None
+
+
 def read(paths: Sequence[str]) -> list[list[Document]]:
     """Read every path: per top-level file, its document followed by those it includes."""
     reader = RequirementsReader()
@@ -140,7 +151,8 @@ def check_paths(paths: Sequence[str], target: Target | None = None, db: Database
         if docs[0].source is None:
             continue
         for iset in _sets_for(docs):
-            iset.envs = environments(target, iset.requires_python, db, _marker_pythons(iset.entries))
+            iset.envs = environments(target, iset.requires_python, db, _marker_pythons(iset.entries),
+                                     _unconditional_torch(iset))
             for f in rules.run(iset, target, db):
                 add(f)
     report.findings.sort(key=Finding.sort_key)

@@ -24,7 +24,7 @@ from attnlock.check.document import Entry, IndexDecl
 from attnlock.model import Platform, PythonVersion, Target
 
 if TYPE_CHECKING:
-    from attnlock.database import Database
+    from attnlock.database import Database, Release
 
 #: The platforms attnlock plans for (the spellings of ``--platform``).
 PLATFORMS: tuple[Platform, ...] = (
@@ -142,10 +142,31 @@ def _db_pythons(db: Database | None) -> set[PythonVersion]:
     return found
 
 
+_WHEELS: weakref.WeakKeyDictionary[Database, dict[tuple[str, Version, Env], bool]] = weakref.WeakKeyDictionary()
+
+
+def has_wheel(db: Database, release: Release, env: Env) -> bool:
+    """Whether ``release`` has a wheel for ``env``; memoised per database."""
+    cache = _WHEELS.get(db)
+    if cache is None:
+        cache = _WHEELS[db] = {}
+    key = (release.package, release.version, env)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = release.has_wheel_for(env.platform, env.python)
+    return found
+
+
 def environments(target: Target, requires_python: str | None, db: Database | None,
-                 marker_pythons: Iterable[PythonVersion] = ()) -> tuple[Env, ...]:
-    """The environments to judge in: the target's, else the supported range narrowed by requires-python."""
-    platforms = (target.platform,) if target.platform is not None else PLATFORMS
+                 marker_pythons: Iterable[PythonVersion] = (), torch: Version | None = None) -> tuple[Env, ...]:
+    """The environments to judge in: the target's, else the supported range narrowed by requires-python.
+
+    With ``torch`` (the set's unconditional exact torch pin) and no target Python or platform,
+    the range is narrowed to where that torch release has wheels: the set cannot install
+    anywhere else, and torch's own missing wheels are judged against the full range by
+    :func:`attnlock.check.rules.release_rules` only when the target or markers fix the place.
+    """
+    platforms: tuple[Platform, ...] = (target.platform,) if target.platform is not None else PLATFORMS
     if target.python is not None:
         pythons: set[PythonVersion] = {target.python}
     else:
@@ -158,4 +179,12 @@ def environments(target: Target, requires_python: str | None, db: Database | Non
                 spec = SpecifierSet()
             narrowed = {p for p in pythons if spec.contains(Version(f"{p}.0"), prereleases=True)}
             pythons = narrowed or pythons
-    return tuple(Env(p, py) for p in platforms for py in sorted(pythons))
+    envs = tuple(Env(p, py) for p in platforms for py in sorted(pythons))
+    if torch is None or db is None or (target.python is not None and target.platform is not None):
+        return envs
+    release = db.release("torch", torch)
+    if release is None or not release.wheels():
+        return envs
+    keep = set(marker_pythons)
+    served = tuple(e for e in envs if e.python in keep or has_wheel(db, release, e))
+    return served or envs

@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from attnlock.check.context import Env, InstallSet
+from attnlock.check.context import Env, InstallSet, has_wheel
 from attnlock.check.document import Entry, IndexDecl
 from attnlock.check.findings import Edit, Finding
 from attnlock.model import CudaVariant, Target, canonical
@@ -492,12 +492,7 @@ def _release(db: Database, name: str, version: Version) -> Release | None:
 
 
 def _has_wheel(db: Database, rel: Release, env: Env) -> bool:
-    cache = _memo(db)
-    key = ("wheel", rel.package, rel.version, env)
-    found = cache.get(key)
-    if found is None:
-        found = cache[key] = rel.has_wheel_for(env.platform, env.python)
-    return bool(found)
+    return has_wheel(db, rel, env)
 
 
 def _known_bad(db: Database) -> tuple[KnownBad, ...]:
