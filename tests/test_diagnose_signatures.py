@@ -81,3 +81,29 @@ def test_a_broken_signatures_file_is_a_data_error(tmp_path: pytest.TempPathFacto
     good.write_text(BASE)
     (d,) = diagnose("log: boom 7\n", signatures_path=good)
     assert (d.id, d.cause, d.line) == ("a", "c 7", 1)
+
+
+# Fields the engine and the fix computations add to a signature's named groups.
+COMPUTED = {"operator", "operators", "query_shape", "query_dtype", "head_dim", "reason", "mismatch", "pkg",
+            "built", "have", "want", "package", "dependency"}
+
+
+@pytest.mark.parametrize("sig", SIGNATURES, ids=[s.id for s in SIGNATURES])
+def test_templates_name_only_known_fields(sig: Signature) -> None:
+    import string
+
+    known = set(sig.pattern.groupindex) | COMPUTED
+    for template in (sig.cause, sig.fix, *sig.commands):
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        assert fields <= known, (sig.id, fields - known)
+
+
+@pytest.mark.parametrize("sig", [s for s in SIGNATURES if not s.compute and not s.scope],
+                         ids=[s.id for s in SIGNATURES if not s.compute and not s.scope])
+def test_plain_signature_renders_completely_on_its_example(sig: Signature) -> None:
+    from attnlock.diagnose.engine import run
+
+    found = [d for d in run(sig.example, [sig], target=None, source=None) if d.id == sig.id]
+    assert found, sig.id
+    for d in found:
+        assert "{" not in d.cause and "{" not in d.fix, (d.cause, d.fix)
