@@ -351,7 +351,8 @@ def _reqs(db: Database, rel: Release, env: Env | None, extras: Iterable[str] = (
     if found is None:
         found = rel.requirements(env.platform if env else None, env.python if env else None, ex)
         # Equal lists share one tuple, so callers may compare them by identity.
-        found = cache.setdefault(("=", rel.package, rel.version, tuple(str(r) for r in found)), found)
+        # (The requirements are the metadata record's own parsed objects, so their ids identify them.)
+        found = cache.setdefault(("=", rel.package, rel.version, tuple(id(r) for r in found)), found)
         cache[key] = found
     return found
 
