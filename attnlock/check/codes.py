@@ -58,8 +58,8 @@ _TABLE: tuple[Code, ...] = (
          "The pinned torch build needs a newer CUDA than the target's `--driver` supports, even with "
          "minor-version compatibility."),
     Code("AL201", "warning", "torch-floats",
-         "A kernel package (xformers, flash-attn, triton, torchvision, torchaudio, unsloth) is pinned while "
-         "torch is not: the installer moves torch to whatever the kernel requires."),
+         "A package whose metadata bounds torch (xformers, torchvision, …) or a flash-attn build labelled for "
+         "one torch is pinned while torch is not: the installer moves torch to whatever the kernel requires."),
     Code("AL202", "warning", "unknown-release",
          "The pinned version is not a release the database knows."),
     Code("AL203", "error", "no-wheel-for-target",
