@@ -176,3 +176,17 @@ def test_shipped_database_seed_0_0_35_on_2_11() -> None:
 def test_shipped_database_unsloth_conflict_pins_both() -> None:
     (d,) = diagnose((LOGS / "pip-conflict-local-index.log").read_text())
     assert "pip install torch==2.3.0 xformers==0.0.26.post1" in d.commands
+
+
+def test_shipped_database_built_for_2_2_1_on_2_3_0() -> None:
+    # The text of issue 6 (not a captured log): the fix comes from the build info, not from guessing.
+    text = ("xFormers can't load C++/CUDA extensions. xFormers was built for:\n"
+            "    PyTorch 2.2.1+cu121 with CUDA 1201 (you have 2.3.0+cu121)\n")
+    (d,) = diagnose(text)
+    assert "the build for torch 2.3.0+cu121, from https://download.pytorch.org/whl/cu121" in d.fix
+    assert "or pin torch==2.2.1+cu121 from https://download.pytorch.org/whl/cu121" in d.fix
+
+
+def test_adapter_is_reused_for_the_same_database() -> None:
+    db = load()
+    assert source_for(db) is source_for(db)

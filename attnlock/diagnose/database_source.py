@@ -9,6 +9,7 @@ The PyTorch index URL of a variant comes from ``torch.toml``'s ``[index]``
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, cast
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -16,6 +17,11 @@ from packaging.version import InvalidVersion, Version
 
 from attnlock.diagnose.port import CompatibilitySource, FlashAttnWheel, XformersBuild
 from attnlock.errors import AttnlockError, DataError
+
+
+# One adapter per database object, so its merged build list is computed once (verify
+# diagnoses every failed check against the same database).
+_ADAPTERS: weakref.WeakKeyDictionary[object, DatabaseSource] = weakref.WeakKeyDictionary()
 
 
 def source_for(db: object | None) -> CompatibilitySource | None:
@@ -31,7 +37,13 @@ def source_for(db: object | None) -> CompatibilitySource | None:
             db = load()
         except DataError:
             return None
-    return DatabaseSource(db)
+    try:
+        cached = _ADAPTERS.get(db)
+    except TypeError:  # not weak-referenceable or not hashable: adapt afresh
+        return DatabaseSource(db)
+    if cached is None:
+        cached = _ADAPTERS[db] = DatabaseSource(db)
+    return cached
 
 
 def _version(value: object) -> Version | None:
