@@ -22,6 +22,9 @@ BROKEN = "torch==2.3.0\nxformers==0.0.27\n"
 
 @pytest.fixture(autouse=True)
 def _fixture_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ATTNLOCK_TORCH", "ATTNLOCK_CUDA", "ATTNLOCK_PYTHON", "ATTNLOCK_PLATFORM", "ATTNLOCK_GPU",
+                 "ATTNLOCK_CUDA_DRIVER"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ATTNLOCK_DATA_DIR", str(FIXTURE_DATA))
     monkeypatch.setenv("NO_COLOR", "1")
 
@@ -184,6 +187,17 @@ def test_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert main(["check", "--python", "three"]) == 2
     assert main(["check", "--platform", "amiga"]) == 2
     assert main(["check", "--format", "xml"]) == 2
+
+
+def test_target_variables_apply_without_detection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_text("torch==2.5.1\n")
+    monkeypatch.setenv("ATTNLOCK_PYTHON", "3.13")
+    monkeypatch.setenv("ATTNLOCK_PLATFORM", "windows-amd64")
+    assert main(["check", str(path)]) == 1
+    assert "AL203" in capsys.readouterr().out
+    assert main(["check", str(path), "--platform", "linux-x86_64"]) == 0  # the flag wins
 
 
 def test_target_options_narrow_the_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

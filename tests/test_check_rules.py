@@ -27,7 +27,7 @@ CASES: list[dict[str, Any]] = tomllib.loads((FIXTURES / "cases.toml").read_text(
 def _target(case: dict[str, Any]) -> Any:
     options = {"torch": None, "cuda": None, "python": None, "platform": None, "gpu": None, "driver": None}
     options.update(case.get("target", {}))
-    return target_from_args(argparse.Namespace(**options))
+    return target_from_args(argparse.Namespace(**options), environ={})
 
 
 def _write(root: Path, files: dict[str, str]) -> None:

@@ -5,47 +5,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 
 from attnlock.errors import UsageError
-from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, Target, parse_specifier, \
-    parse_version
+from attnlock.model import Target
 
 
-def target_from_args(args: argparse.Namespace, db: object | None = None) -> Target:
-    """The target the options name; options not given stay None (check judges every value)."""
-    origins = []
-    torch = None
-    latest = False
-    if getattr(args, "torch", None):
-        text = args.torch.strip()
-        if text == "latest":
-            latest = True
-        elif text[:1].isdigit():
-            version = parse_version(text, what="torch version")
-            torch = parse_specifier(f"=={version}", what="torch version")
-        else:
-            torch = parse_specifier(text, what="torch version range")
-        origins.append(("torch", "flag"))
-    cuda = None
-    if getattr(args, "cuda", None) and args.cuda.strip().lower() != "auto":
-        cuda = CudaVariant.parse(args.cuda)
-        origins.append(("cuda", "flag"))
-    python = PythonVersion.parse(args.python) if getattr(args, "python", None) else None
-    platform = Platform.parse(args.platform) if getattr(args, "platform", None) else None
-    gpu = None
-    gpu_name = None
-    if getattr(args, "gpu", None) and args.gpu.strip().lower() != "none":
-        try:
-            gpu = ComputeCapability.parse(args.gpu)
-        except UsageError:
-            found = db.gpu(args.gpu) if db is not None else None  # type: ignore[attr-defined]
-            if found is None:
-                raise UsageError(f"unknown GPU {args.gpu!r}", hint="write a compute capability such as sm_80") \
-                    from None
-            gpu, gpu_name = found.compute_capability, found.name
-    driver = parse_version(args.driver, what="driver version") if getattr(args, "driver", None) else None
-    return Target(torch=torch, torch_latest=latest, cuda=cuda, python=python, platform=platform, gpu=gpu,
-                  gpu_name=gpu_name, driver=driver, origins=tuple(origins))
+def target_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Target:
+    """The target the options (else ``ATTNLOCK_*`` variables) name; the rest stays None: check never detects.
+
+    Delegates to :func:`attnlock.target.target_from_args`, the one builder every command shares.
+    """
+    from attnlock.target import target_from_args as build
+
+    return build(args, environ=os.environ if environ is None else environ, use_detection=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from attnlock.database import load
 
     db = load()
-    target = target_from_args(args, db)
+    target = target_from_args(args)
     paths: list[str] = []
     for given in args.paths or ["."]:
         # A directory stands for the requirement-like files directly in it.
