@@ -190,3 +190,15 @@ def test_shipped_database_built_for_2_2_1_on_2_3_0() -> None:
 def test_adapter_is_reused_for_the_same_database() -> None:
     db = load()
     assert source_for(db) is source_for(db)
+
+
+def test_the_log_wins_over_a_detected_torch_but_not_over_a_flag() -> None:
+    from attnlock.model import Target, parse_specifier
+
+    text = (LOGS / "xformers-built-for-2.2.0-vs-2.3.0.log").read_text()
+    detected = Target(torch=parse_specifier("==2.3.1+cu121"), origins=(("torch", "detected"),))
+    (d,) = diagnose(text, target=detected)
+    assert "the build for torch 2.3.0+cu121" in d.fix  # the log's "you have 2.3.0+cu121"
+    flagged = Target(torch=parse_specifier("==2.3.1+cu121"), origins=(("torch", "flag"),))
+    (d,) = diagnose(text, target=flagged)
+    assert "the build for torch 2.3.1+cu121" in d.fix  # the user asked to move to 2.3.1
