@@ -77,7 +77,7 @@ def test_every_code_is_exercised_by_a_case() -> None:
 
 def test_default_paths_pick_requirement_like_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("requirements.txt", "requirements-dev.txt", "constraints-cu121.txt", "dev.in", "pyproject.toml",
-                 "uv.lock", "pylock.toml", "setup.py", "notes.txt", "README.md"):
+                 "uv.lock", "pylock.toml", "setup.py", "notes.txt", "README.md", "MANIFEST.in"):
         (tmp_path / name).write_text("")
     (tmp_path / "requirements.d").mkdir()
     monkeypatch.chdir(tmp_path)
@@ -110,3 +110,18 @@ def test_shipped_database_judges_the_seed_example(tmp_path: Path) -> None:
     path.write_text("torch==2.3.0\nxformers==0.0.27\n")
     report = check_paths([str(path)], None, shipped)
     assert [(f.code, f.line) for f in report.findings] == [("AL101", 2)]
+
+
+def test_hook_files_pattern() -> None:
+    """The published hook's ``files`` regex (pre-commit matches it with re.search on repo paths)."""
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / ".pre-commit-hooks.yaml").read_text("utf-8")
+    (pattern,) = re.findall(r"^  files: (.+)$", text, re.M)
+    checked = ["requirements.txt", "a/requirements-dev.txt", "constraints.txt", "x/constraints-cu121.txt", "dev.in",
+               "requirements/base.txt", "pyproject.toml", "sub/pyproject.toml", "uv.lock", "pylock.toml",
+               "pylock.gpu.toml"]
+    skipped = ["setup.py", "notrequirements.txt", "README.md", "MANIFEST.in", "pkg/MANIFEST.in", "uv.lock.bak",
+               "pyproject.toml.orig", "docs/requirements.md"]
+    assert [p for p in checked if not re.search(pattern, p)] == []
+    assert [p for p in skipped if re.search(pattern, p)] == []

@@ -60,6 +60,8 @@ def default_paths(directory: str = ".") -> list[str]:
 
     out = []
     for name in names:
+        if name == "MANIFEST.in":  # an sdist manifest, not pip-tools input
+            continue
         if any(fnmatch.fnmatch(name, p) for p in DEFAULT_PATTERNS) and os.path.isfile(os.path.join(directory, name)):
             out.append(os.path.join(directory, name) if directory != "." else name)
     return out
