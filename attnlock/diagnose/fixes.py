@@ -112,6 +112,8 @@ def xformers_built_for(ctx: Match) -> list[Diagnosis]:
         ) + ", keeping xformers as it is"
         swap = [_pip("--force-reinstall", f"torch=={built}", index=idx)] if idx else []
         return [ctx.diagnosis(cause=cause, fix=fix, commands=swap, values=values)]
+    if have.local == "cpu" and built.local != "cpu":
+        extra = f" Torch {have} is a CPU-only build: xformers' CUDA operators need a CUDA build of torch." + extra
     cause = (
         f"xformers' C++/CUDA extension was compiled for torch {built}, but torch {have} is installed, "
         f"so none of its CUDA operators load (memory_efficient_attention then finds no operator).{extra}"
@@ -202,12 +204,22 @@ def xformers_no_operator(ctx: Match) -> list[Diagnosis]:
     classified = [(op, [(line, n, *classify(line)) for line, n in rs]) for op, rs in ops]
     usable = [(op, rs) for op, rs in classified if not any(c == "build" for _, _, c, _ in rs)]
     if not usable:
-        # Every operator is missing from the build: the inputs are not the problem.
+        values["operator"] = ", ".join(op for op, _ in classified)
+        # Every operator is missing from the build: that comes first.  A limit that every
+        # operator also names (CPU tensors, say) would still stop a working build: name it too.
+        out: list[Diagnosis] = []
         for _, rs in classified:
             for line, n, cls, hit in rs:
                 if cls == "build" and hit is not None:
-                    return [reason_diagnosis(hit, line, n)]
-        return [ctx.diagnosis(values=values)]
+                    out.append(reason_diagnosis(hit, line, n))
+                    break
+            if out:
+                break
+        for _, rs in classified[:1]:
+            for line, n, _cls, hit in rs:
+                if hit is not None and hit[0].universal:
+                    out.append(reason_diagnosis(hit, line, n))
+        return out or [ctx.diagnosis(values=values)]
     # The operator closest to working: fewest reasons against it.
     op, rs = min(usable, key=lambda item: len(item[1]))
     values["operator"] = op

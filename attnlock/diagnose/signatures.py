@@ -8,7 +8,9 @@ match.  An optional ``compute`` names the fix computation of
 into concrete pins; an optional ``scope`` restricts a signature to a block found
 by another one (``xformers-operator-reason``: one reason line under an operator of
 xformers' "No operator found" message), where ``class`` says whether the reason
-is an ``input`` limit, a ``hardware`` limit or a broken ``build``.
+is an ``input`` limit, a ``hardware`` limit or a broken ``build``, and
+``universal = true`` marks a limit no operator lifts (CPU tensors), reported even
+when the build is broken.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Signature:
     scope: str = ""
     reason_class: str | None = None
     superseded_by: tuple[str, ...] = ()
+    universal: bool = False
 
 
 def default_path() -> Path:
@@ -134,6 +137,7 @@ def parse_signatures(text: str, *, path: str = "signatures.toml") -> list[Signat
                 scope=scope,
                 reason_class=reason_class,
                 superseded_by=_strs(rec.get("superseded_by", []), path=path, key="superseded_by", where=where),
+                universal=rec.get("universal") is True,
             )
         )
     known = {s.id for s in out}
