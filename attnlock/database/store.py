@@ -545,6 +545,24 @@ class Database:
                 return tpl.format(variant=label)
         return None
 
+    def flash_attn_wheels_for(self, package: str, platform: str | None, python: str | None) -> list[FlashAttnWheel]:
+        """:meth:`flash_attn_wheels` for one platform (``linux-x86_64``) and cp tag, expanding only those."""
+        out: list[FlashAttnWheel] = []
+        for rec in self.curated_records("flash_attn", "release"):
+            if canonical(str(rec.get("package", "flash-attn"))) != canonical(package):
+                continue
+            try:
+                v = Version(str(rec["version"]))
+            except (KeyError, InvalidVersion):
+                continue
+            narrowed = dict(rec)
+            if python is not None:
+                narrowed["python"] = [p for p in rec.get("python", []) if p == python]
+            if platform is not None:
+                narrowed["platforms"] = [p for p in rec.get("platforms", ["linux-x86_64"]) if p == platform]
+            out.extend(_expand_flash_attn(narrowed, v, canonical(package)))
+        return out
+
     def known_bad(self) -> tuple[KnownBad, ...]:
         out = []
         for rec in self.curated_records("known_bad", "combination"):

@@ -73,10 +73,7 @@ class Candidate:
 
     @property
     def cuda_major(self) -> int | None:
-        if self.variant is None:
-            return None
-        v = CudaVariant.parse(self.variant)
-        return v.version.major if v.is_cuda and v.version is not None else None
+        return _variant_major(self.variant) if self.variant is not None else None
 
     def describe(self) -> str:
         """``torch 2.3.1+cu118`` / ``torch 2.3.1 (cu121)`` for the default-index build."""
@@ -143,10 +140,43 @@ class CandidateSource:
             self._cache[key] = [c for c in found if not self._is_excluded(c)]
         return self._cache[key]
 
+    def viable(self, name: str, extras: frozenset[str] = frozenset(), depth: int = 2) -> list[Candidate]:
+        """The candidates whose every edge can be met by some build that is itself viable.
+
+        Arc consistency to ``depth`` levels, before resolvelib sees the candidates: an unsloth
+        release needing torch>=2.4 never reaches a resolution whose only torch is 2.3.1, which
+        would otherwise backtrack through every pair of unsloth and xformers releases.
+        """
+        return [c for c in self.candidates(name, extras) if self._viable(c, depth)]
+
+    def _viable(self, cand: Candidate, depth: int) -> bool:
+        memo: dict[tuple[object, int], bool] = self.__dict__.setdefault("_viable_memo", {})
+        key = (cand.key, depth)
+        if key not in memo:
+            memo[key] = True  # a cycle is optimistic
+            ok = True
+            for dep in cand.dependencies:
+                if not any(dep.satisfied_by(c) and (depth == 0 or self._viable(c, depth - 1))
+                           for c in self.candidates(dep.name, dep.extras)):
+                    ok = False
+                    break
+            memo[key] = ok
+        return memo[key]
+
     def reject(self, package: str, build: str, filter_: str, message: str) -> None:
-        bucket = self.rejections.setdefault(package, [])
-        if not any(r.build == build and r.filter == filter_ for r in bucket):
-            bucket.append(Rejection(package, build, filter_, message))
+        seen: set[tuple[str, str, str]] = self.__dict__.setdefault("_rejected", set())
+        if (package, build, filter_) not in seen:
+            seen.add((package, build, filter_))
+            self.rejections.setdefault(package, []).append(Rejection(package, build, filter_, message))
+
+    def _torch_versions(self) -> set[Version]:
+        """Public versions of the torch builds the target allows: builds of other packages that
+        need a torch outside this set can never be chosen, so they are not even made."""
+        cached = self.__dict__.get("_torch_versions_cache")
+        if cached is None:
+            cached = {c.version for c in self.candidates("torch")}
+            self.__dict__["_torch_versions_cache"] = cached
+        return cached
 
     # -- shared filters -------------------------------------------------------
 
@@ -295,7 +325,11 @@ class CandidateSource:
 
     def _torch(self) -> list[Candidate]:
         out: list[Candidate] = []
+        spec = self.target.torch
         for rel in reversed(self.db.releases("torch")):
+            if spec is not None and not spec.contains(rel.version, prereleases=True):
+                self.reject("torch", f"torch {rel.version}", "torch-target", f"torch {rel.version} is outside --torch {spec}")
+                continue
             if not self._release_ok(rel):
                 continue
             tv = self.db.torch_variants(rel.version)
@@ -353,6 +387,8 @@ class CandidateSource:
             if pypi is not None:
                 out.append(pypi)
             for torch_v, variants, source in self.db.xformers_index_builds(rel.version):
+                if Version(torch_v.public) not in self._torch_versions():
+                    continue
                 ordered = sorted(variants, key=lambda v: (v.is_cuda, v.version or Version("0")), reverse=True)
                 for variant in ordered:
                     build = f"xformers {rel.version}+{variant.label}"
@@ -390,6 +426,8 @@ class CandidateSource:
             built = Version(str(info["torch"]))
         except InvalidVersion:
             return None
+        if Version(built.public) not in self._torch_versions():
+            return None
         variant = built.local  # "cu121"
         if variant is not None and self.target.cuda is not None and variant != self.target.cuda.label:
             self.reject("xformers", desc, "cuda",
@@ -405,35 +443,44 @@ class CandidateSource:
 
     def _flash_attn(self) -> list[Candidate]:
         out: list[Candidate] = []
-        wheels = self.db.flash_attn_wheels("flash-attn")
         py = self._python.cp_tag if self._python is not None else None
         plat = str(self._platform) if self._platform is not None else None
+        for rec in self.db.curated_records("flash_attn", "release"):
+            if canonical(str(rec.get("package", "flash-attn"))) != "flash-attn":
+                continue
+            version = rec.get("version")
+            if plat is not None and plat not in rec.get("platforms", ["linux-x86_64"]):
+                self.reject("flash-attn", f"flash-attn {version}", "platform",
+                            f"flash-attn {version} has no prebuilt wheel for {plat}")
+            elif py is not None and py not in rec.get("python", []):
+                self.reject("flash-attn", f"flash-attn {version}", "python",
+                            f"flash-attn {version} has no prebuilt wheel for Python {self._python}")
+        wheels = self.db.flash_attn_wheels_for("flash-attn", plat, py)
         seen: set[tuple[Version, str]] = set()
         by_version: dict[Version, list[Candidate]] = {}
+        gpu_ok: dict[Version, bool] = {}
+        releases: dict[Version, Release | None] = {}
+        minors = {f"{v.major}.{v.minor}" for v in self._torch_versions()}
         for w in sorted(wheels, key=lambda w: (w.version, w.python), reverse=True):
-            build = f"flash-attn {w.version}+{w.local_label}"
-            if plat is not None and w.platform != plat:
-                self.reject("flash-attn", f"flash-attn {w.version}", "platform",
-                            f"flash-attn {w.version} has no prebuilt wheel for {plat}")
+            if w.torch_minor not in minors:
                 continue
-            if py is not None and w.python != py:
-                self.reject("flash-attn", f"flash-attn {w.version}", "python",
-                            f"flash-attn {w.version} has no prebuilt wheel for Python {self._python}")
-                continue
-            if not self._gpu_ok_for_kernel("flash-attn", w.version):
-                continue
-            if (w.version, w.local_label) in seen:
+            if w.version not in gpu_ok:
+                gpu_ok[w.version] = self._gpu_ok_for_kernel("flash-attn", w.version)
+            if not gpu_ok[w.version] or (w.version, w.local_label) in seen:
                 continue
             seen.add((w.version, w.local_label))
+            build = f"flash-attn {w.version}+{w.local_label}"
             major = _cuda_major(w.cuda)
             parent = f"{build} ({w.filename})"
-            rel = self.db.release("flash-attn", w.version)
-            deps = self._deps(rel, skip=["torch"], parent=parent) if rel else ()
-            deps += (Req("torch", SpecifierSet(f"=={w.torch_minor}.*"), cuda_major=major, cxx11abi=w.cxx11abi,
-                         parent=parent),)
+            if w.version not in releases:
+                releases[w.version] = self.db.release("flash-attn", w.version)
+            rel = releases[w.version]
             by_version.setdefault(w.version, []).append(Candidate(
                 name="flash-attn", version=w.version, label=w.local_label, source="url",
-                url=self.locations.wheel_url(w.url), cxx11abi=w.cxx11abi, deps=deps,
+                url=self.locations.wheel_url(w.url), cxx11abi=w.cxx11abi,
+                deps=(Req("torch", SpecifierSet(f"=={w.torch_minor}.*"), cuda_major=major, cxx11abi=w.cxx11abi,
+                          parent=parent),),
+                lazy_deps=functools.partial(self._deps, rel, skip=["torch"], parent=parent) if rel else None,
                 why=f"the prebuilt wheel for torch {w.torch_minor}, CUDA {major}, "
                     f"cxx11abi={'TRUE' if w.cxx11abi else 'FALSE'}, {w.python}",
             ))
@@ -497,6 +544,8 @@ class CandidateSource:
                     "declares no torch requirement, so attnlock cannot check it against the planned torch")
                 out.append(Candidate(name, rel.version, None, "pypi", deps=deps, why=why))
                 continue
+            if pinned not in self._torch_versions():
+                continue
             pypi = self._pypi_variant(pinned)
             parent = f"{name} {rel.version} (pairs with torch {pinned})"
             if pypi is None or self.target.cuda is None or pypi == self.target.cuda:
@@ -545,6 +594,12 @@ class CandidateSource:
 # ------------------------------------------------------------------ helpers
 
 _NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+@functools.lru_cache(maxsize=None)
+def _variant_major(label: str) -> int | None:
+    v = CudaVariant.parse(label)
+    return v.version.major if v.is_cuda and v.version is not None else None
 
 
 @functools.lru_cache(maxsize=None)

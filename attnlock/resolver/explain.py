@@ -55,9 +55,11 @@ def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
     from attnlock.resolver.resolve import _Impossible, _run
 
     # 1. A wanted package with no build for the target at all.
+    relaxed = session.source(replace(session.target, torch=None, cuda=None))
     for root in sorted(roots, key=lambda r: r.name != "torch"):
         if not source.candidates(root.name, root.extras):
-            return explain_empty(session, root.name, source)
+            if root.name == "torch" or not relaxed.candidates(root.name, root.extras):
+                return explain_empty(session, root.name, source if root.name == "torch" else relaxed)
     # 2. A package with no build for the target's torch.
     torch_roots = [r for r in roots if r.name == "torch"]
     for root in roots:

@@ -50,7 +50,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         bad = {c.key for c in incompatibilities[identifier]}
         extras = frozenset().union(*(r.extras for r in reqs)) if reqs else frozenset()
         return [
-            c for c in self.source.candidates(identifier, extras)
+            c for c in self.source.viable(identifier, extras)
             if c.key not in bad and all(r.satisfied_by(c) for r in reqs)
         ]
 

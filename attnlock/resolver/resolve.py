@@ -295,7 +295,10 @@ class _TargetSource(CandidateSource):
         spec = self.target.torch
         if name != "torch" or spec is None:
             return found
-        kept = []
+        cache: dict[frozenset[str], list[Candidate]] = self.__dict__.setdefault("_torch_cache", {})
+        if extras in cache:
+            return cache[extras]
+        kept = cache.setdefault(extras, [])
         for c in found:
             if spec.contains(c.version, prereleases=True):
                 kept.append(c)
