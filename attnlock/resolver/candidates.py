@@ -532,6 +532,8 @@ class CandidateSource:
 
     def _companion(self, name: str) -> list[Candidate]:
         out: list[Candidate] = []
+        # Releases without an exact torch pin come last: a pinned pairing is a checked fact.
+        unpinned: list[Candidate] = []
         for rel in reversed(self.db.releases(name)):
             if not self._release_ok(rel):
                 continue
@@ -541,8 +543,9 @@ class CandidateSource:
             if pinned is None:
                 deps = base + ((_req(treq, f"{name} {rel.version}"),) if treq is not None else ())
                 why = "Requires-Dist" if treq is not None else (
-                    "declares no torch requirement, so attnlock cannot check it against the planned torch")
-                out.append(Candidate(name, rel.version, None, "pypi", deps=deps, why=why))
+                    "declares no torch requirement, so attnlock cannot check it against the planned torch; "
+                    "no release pinned to that torch fits")
+                unpinned.append(Candidate(name, rel.version, None, "pypi", deps=deps, why=why))
                 continue
             if pinned not in self._torch_versions():
                 continue
@@ -571,7 +574,7 @@ class CandidateSource:
                                      parent=f"{build} (pairs with torch {pinned}+{variant.label})"),),
                     why=f"the {variant.label} build from the PyTorch index, paired with torch {pinned}+{variant.label}",
                 ))
-        return out
+        return out + unpinned
 
     # -- everything else ------------------------------------------------------
 

@@ -32,7 +32,10 @@ class Req:
         """Whether ``cand`` meets the range and every build constraint."""
         if cand.name != self.name:
             return False
-        if not self.specifier.contains(cand.version, prereleases=True if _pre(self.specifier) else None):
+        pre = _pre(self.specifier)
+        if cand.version.is_prerelease and not pre:
+            return False  # pre-releases and dev builds only when a range names one (PEP 440)
+        if not self.specifier.contains(cand.version, prereleases=True if pre else None):
             return False
         if self.variant is not None and cand.variant != self.variant:
             return False

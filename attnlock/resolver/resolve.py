@@ -130,20 +130,30 @@ class _Session:
         if wanted is None:
             wanted, notes = self._default_wanted(source)
         roots = self._roots(wanted)
-        excluded = self.excluded
+        try:
+            src, result, applied = self._solve(roots)
+        except _Unsolvable as exc:
+            from attnlock.resolver.explain import explain
+
+            raise explain(self, roots, exc.source, exc.causes, exc.applied) from None
+        return self._build_plan(src, result, wanted, notes, applied)
+
+    def _solve(self, roots: list[Req]) -> tuple[CandidateSource, dict[str, Candidate], list[Exclusion]]:
+        """Resolve, then exclude known-bad combinations one at a time and resolve again."""
+        excluded: dict[str, list[tuple[SpecifierSet, str]]] = {}
         applied: list[Exclusion] = []
         for _ in range(10):
-            src = self.source(excluded=excluded)
+            self.excluded = excluded
+            src = self.source()
             try:
                 result = _run(src, roots)
             except _Impossible as exc:
-                from attnlock.resolver.explain import explain
-
-                raise explain(self, roots, src, exc.causes, applied) from None
+                raise _Unsolvable(src, exc.causes, applied) from None
             hit = self._known_bad_hit(result)
             if hit is None:
-                return self._build_plan(src, result, wanted, notes, applied)
+                return src, result, applied
             name, spec, exclusion = hit
+            excluded = {k: list(v) for k, v in excluded.items()}
             excluded.setdefault(name, []).append((spec, exclusion.reason))
             applied.append(exclusion)
         raise NoPlanError("known-bad combinations keep matching; no plan found after 10 exclusions")
@@ -185,11 +195,11 @@ class _Session:
                 notes.append(f"{name}: left out, no release for the target" + (f" ({reasons[0]})" if reasons else ""))
                 continue
             try:
-                _run(source, self._roots([*chosen, w]))
-            except _Impossible as exc:
+                self._solve(self._roots([*chosen, w]))
+            except _Unsolvable as exc:
                 from attnlock.resolver.explain import explain
 
-                err = explain(self, self._roots([*chosen, w]), source, exc.causes, [])
+                err = explain(self, self._roots([*chosen, w]), exc.source, exc.causes, exc.applied)
                 notes.append(f"{name}: left out, {err.message}")
                 continue
             chosen.append(w)
@@ -305,6 +315,15 @@ class _TargetSource(CandidateSource):
             else:
                 self.reject("torch", c.describe(), "torch-target", f"{c.describe()} is outside --torch {spec}")
         return kept
+
+
+class _Unsolvable(Exception):
+    def __init__(self, source: CandidateSource, causes: list[tuple[Req, Candidate | None]],
+                 applied: list[Exclusion]) -> None:
+        super().__init__("no plan")
+        self.source = source
+        self.causes = causes
+        self.applied = applied
 
 
 class _Impossible(Exception):
