@@ -106,6 +106,7 @@ class CandidateSource:
     target: Target
     locations: Locations
     allow_build: frozenset[str] = frozenset()
+    allow_pre: frozenset[str] = frozenset()  # packages whose wanted range names a pre-release
     excluded: dict[str, list[tuple[SpecifierSet, str]]] = field(default_factory=dict)
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)
     _cache: dict[tuple[str, frozenset[str]], list[Candidate]] = field(default_factory=dict)
@@ -198,6 +199,9 @@ class CandidateSource:
     def _release_ok(self, rel: Release, *, need_wheel: bool = True) -> bool:
         """Python range, yanked state and (unless an sdist may be built) a wheel for the target."""
         desc = f"{rel.package} {rel.version}"
+        if rel.version.is_prerelease and rel.package not in self.allow_pre:
+            self.reject(rel.package, desc, "pre-release", f"{desc} is a pre-release (ask for it with a range)")
+            return False
         if rel.yanked:
             self.reject(rel.package, desc, "yanked", f"{desc} is yanked")
             return False
@@ -466,7 +470,8 @@ class CandidateSource:
                 continue
             if w.version not in gpu_ok:
                 gpu_ok[w.version] = self._gpu_ok_for_kernel("flash-attn", w.version)
-            if not gpu_ok[w.version] or (w.version, w.local_label) in seen:
+            if not gpu_ok[w.version] or (w.version, w.local_label) in seen or (
+                    w.version.is_prerelease and "flash-attn" not in self.allow_pre):
                 continue
             seen.add((w.version, w.local_label))
             build = f"flash-attn {w.version}+{w.local_label}"

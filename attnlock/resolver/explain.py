@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 # The most telling filter first: a GPU or driver that cannot run a build says more than a
 # Python tag.
-_FILTER_ORDER = ("gpu", "driver", "cuda", "known-bad", "python", "platform", "sdist", "yanked", "torch-target")
+_FILTER_ORDER = ("gpu", "driver", "cuda", "known-bad", "python", "platform", "sdist", "yanked", "pre-release",
+                 "torch-target")
 
 
 def explain_empty(session: _Session, name: str, source: CandidateSource) -> NoPlanError:
@@ -144,8 +145,8 @@ def _torch_words(session: _Session) -> str | None:
 def _cause_lines(causes: list[tuple[Req, Candidate | None]]) -> list[str]:
     lines: list[str] = []
     for req, parent in causes:
-        who = req.parent or (parent.describe() if parent is not None else "you")
-        line = f"{who} needs {req.describe()}"
+        who = req.parent or (parent.describe() if parent is not None else None)
+        line = f"{who} needs {req.describe()}" if who else f"you asked for {req.describe()}"
         if line not in lines:
             lines.append(line)
     return lines[:4]

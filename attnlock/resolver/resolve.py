@@ -104,15 +104,17 @@ class _Session:
         self.locations = locations
         self.allow_build = allow_build
         self.excluded: dict[str, list[tuple[SpecifierSet, str]]] = {}
+        self.allow_pre: frozenset[str] = frozenset()
 
     def source(self, target: Target | None = None,
                excluded: dict[str, list[tuple[SpecifierSet, str]]] | None = None) -> CandidateSource:
-        return _TargetSource(self.db, target or self.target, self.locations, self.allow_build,
+        return _TargetSource(self.db, target or self.target, self.locations, self.allow_build, self.allow_pre,
                              excluded=dict(self.excluded if excluded is None else excluded))
 
     # -- entry ----------------------------------------------------------------
 
     def plan(self, wanted: Sequence[Wanted] | None) -> Plan:
+        self.allow_pre = frozenset(w.name for w in wanted or () if any(s.prereleases for s in w.specifier))
         source = self.source()
         known = set(COVERED) | set(source.known())
         if wanted is not None:
