@@ -110,11 +110,20 @@ def test_every_pin_has_a_one_line_reason(db: Database) -> None:
         assert pin.reason and "\n" not in pin.reason
 
 
-def test_known_bad_evidence_is_in_the_plan(db: Database) -> None:
+def test_known_bad_evidence_is_in_the_answer(db: Database) -> None:
+    with pytest.raises(NoPlanError) as info:
+        resolve(db, make_target({"torch": "2.3.0", "python": "3.11", "platform": "linux-x86_64"}),
+                parse_with("torch,xformers"))
+    assert "(https://github.com/facebookresearch/xformers/issues/0)" in info.value.message
+    # Only combinations this plan could meet are listed as excluded.
     plan = resolve(db, make_target({"torch": "2.3.1", "python": "3.11", "platform": "linux-x86_64"}),
                    parse_with("torch,xformers"))
-    bad = [e for e in plan.excluded if e.package == "xformers"]
-    assert bad and bad[0].specifier == "==0.0.26.post1" and bad[0].evidence
+    assert plan.excluded == ()
+    plan = resolve(db, make_target({"torch": "2.3.0", "python": "3.11", "platform": "linux-x86_64"}),
+                   parse_with("torch,xformers"), default_set=True)
+    assert [p.package for p in plan.pins] == ["torch", "triton", "nvidia-cublas-cu12", "nvidia-cudnn-cu12",
+                                              "nvidia-nccl-cu12"]
+    assert any("xformers: left out" in n and "known bad" in n for n in plan.notes)
 
 
 def test_default_set_leaves_out_packages_without_a_release_for_the_target(db: Database) -> None:

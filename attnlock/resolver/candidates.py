@@ -19,8 +19,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from attnlock.database.store import Database, Release, marker_holds, target_environment
+from attnlock.database.store import Release, marker_holds, target_environment
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, Target, canonical
+from attnlock.resolver.facts import Facts
 from attnlock.resolver.locations import Locations
 from attnlock.resolver.requirement import Req
 
@@ -102,7 +103,7 @@ class Rejection:
 class CandidateSource:
     """Builds the candidates of each package for one target (cached per package and extras)."""
 
-    db: Database
+    db: Facts
     target: Target
     locations: Locations
     allow_build: frozenset[str] = frozenset()
@@ -209,7 +210,7 @@ class CandidateSource:
             self.reject(rel.package, desc, "python",
                         f"{desc} requires Python {rel.requires_python}; the target is Python {self._python}")
             return False
-        if need_wheel and not rel.has_wheel_for(self._platform, self._python):
+        if need_wheel and not self.db.wheel_ok(rel, self._platform, self._python):
             self.reject(rel.package, desc, "platform",
                         f"{desc} has no wheel for {self._target_words()}")
             return False
@@ -404,7 +405,7 @@ class CandidateSource:
                         name="xformers", version=rel.version, label=variant.label, source="index",
                         variant=variant.label, index=self.locations.index_url(variant.label), deps=deps,
                         lazy_deps=functools.partial(self._deps, rel, skip=["torch"], parent=parent),
-                        why=f"built for torch {torch_v}+{variant.label} (PyTorch index; {source})",
+                        why=f"built for torch {torch_v}+{variant.label} (the PyTorch index's build)",
                     ))
         return out
 
@@ -449,7 +450,7 @@ class CandidateSource:
         out: list[Candidate] = []
         py = self._python.cp_tag if self._python is not None else None
         plat = str(self._platform) if self._platform is not None else None
-        for rec in self.db.curated_records("flash_attn", "release"):
+        for rec in reversed(self.db.curated_records("flash_attn", "release")):  # newest first
             if canonical(str(rec.get("package", "flash-attn"))) != "flash-attn":
                 continue
             version = rec.get("version")
@@ -589,7 +590,7 @@ class CandidateSource:
         for rel in reversed(self.db.releases(name)):
             if not self._release_ok(rel, need_wheel=not may_build):
                 continue
-            sdist = not rel.has_wheel_for(self._platform, self._python)
+            sdist = not self.db.wheel_ok(rel, self._platform, self._python)
             out.append(Candidate(
                 name, rel.version, None, "sdist" if sdist else "pypi", extras=extras,
                 lazy_deps=functools.partial(self._deps, rel, extras, parent=f"{name} {rel.version}"),

@@ -51,8 +51,10 @@ def explain_empty(session: _Session, name: str, source: CandidateSource) -> NoPl
 
 
 def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
-            causes: list[tuple[Req, Candidate | None]], applied: list[Exclusion]) -> NoPlanError:
-    """Turn a failed resolution into one sentence of cause and a hint naming what would work."""
+            causes: list[tuple[Req, Candidate | None]], applied: list[Exclusion], *,
+            search: bool = True) -> NoPlanError:
+    """Turn a failed resolution into one sentence of cause and a hint naming what would work
+    (``search=False``: the cause only, without trying other targets)."""
     from attnlock.resolver.resolve import _Impossible, _run
 
     # 1. A wanted package with no build for the target at all.
@@ -69,16 +71,17 @@ def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
         try:
             _run(source, [*torch_roots, root])
         except _Impossible as exc:
-            return _no_build_for_torch(session, root, [*torch_roots, root], exc.causes, applied)
+            return _no_build_for_torch(session, root, [*torch_roots, root], exc.causes, applied, search=search)
     # 3. The wanted packages conflict with each other.
     lines = _cause_lines(causes)
     message = "the wanted packages need different torch builds: " + "; ".join(lines) if lines else \
         "no combination of the wanted packages' builds works together"
-    return NoPlanError(message, hint=_nearest(session, roots))
+    return NoPlanError(message, hint=_nearest(session, roots) if search else None)
 
 
 def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
-                        causes: list[tuple[Req, Candidate | None]], applied: list[Exclusion]) -> NoPlanError:
+                        causes: list[tuple[Req, Candidate | None]], applied: list[Exclusion], *,
+                        search: bool = True) -> NoPlanError:
     target = session.target
     torch_words = _torch_words(session)
     name = root.name + (str(root.specifier) if root.specifier else "")
@@ -94,8 +97,10 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
     bad = [e for e in applied if e.package == root.name]
     if bad and torch_words:
         message = f"no usable {name} release for {torch_words}: " + "; ".join(
-            f"{e.package}{e.specifier} is {e.reason}" for e in bad)
+            f"{e.package}{e.specifier} is {e.reason}" + (f" ({e.evidence})" if e.evidence else "") for e in bad)
     hint = None
+    if not search:
+        return NoPlanError(message)
     if target.torch is not None or target.cuda is not None:
         found = _closest_torch(session, roots)
         if found is not None and "torch" in found:

@@ -14,6 +14,7 @@ from attnlock.database.store import Database
 from attnlock.errors import NoPlanError, UsageError
 from attnlock.model import Exclusion, Index, Pin, Plan, Target, canonical
 from attnlock.resolver.candidates import Candidate, CandidateSource
+from attnlock.resolver.facts import facts_for
 from attnlock.resolver.locations import DatabaseLocations, Locations
 from attnlock.resolver.requirement import Req
 
@@ -77,12 +78,15 @@ def resolve(
     *,
     allow_build: Iterable[str] = (),
     locations: Locations | None = None,
+    default_set: bool = False,
 ) -> Plan:
     """The plan for ``target``: the newest builds of ``wanted`` (default: every covered package
-    with a release for the target) that work together.  Raises :class:`NoPlanError` saying why
+    with a release for the target) that work together.  With ``default_set`` the given ``wanted``
+    are treated like the default set: one without a release for the target is left out with a
+    note instead of failing the plan.  Raises :class:`NoPlanError` saying why
     none exists and what would work, :class:`UsageError` for unknown packages."""
     session = _Session(db, _normalise(target), locations or DatabaseLocations(db), frozenset(canonical(a) for a in allow_build))
-    return session.plan(wanted)
+    return session.plan(wanted, optional=default_set)
 
 
 def _normalise(target: Target) -> Target:
@@ -105,15 +109,22 @@ class _Session:
         self.allow_build = allow_build
         self.excluded: dict[str, list[tuple[SpecifierSet, str]]] = {}
         self.allow_pre: frozenset[str] = frozenset()
+        self._sources: dict[tuple[object, ...], CandidateSource] = {}
 
     def source(self, target: Target | None = None,
                excluded: dict[str, list[tuple[SpecifierSet, str]]] | None = None) -> CandidateSource:
-        return _TargetSource(self.db, target or self.target, self.locations, self.allow_build, self.allow_pre,
-                             excluded=dict(self.excluded if excluded is None else excluded))
+        ex = self.excluded if excluded is None else excluded
+        key = (target or self.target, self.allow_pre, tuple(sorted((k, tuple(map(str, (s for s, _ in v))))
+                                                                   for k, v in ex.items())))
+        found = self._sources.get(key)
+        if found is None:
+            found = self._sources[key] = _TargetSource(facts_for(self.db), target or self.target, self.locations,
+                                                       self.allow_build, self.allow_pre, excluded=dict(ex))
+        return found
 
     # -- entry ----------------------------------------------------------------
 
-    def plan(self, wanted: Sequence[Wanted] | None) -> Plan:
+    def plan(self, wanted: Sequence[Wanted] | None, *, optional: bool = False) -> Plan:
         self.allow_pre = frozenset(w.name for w in wanted or () if any(s.prereleases for s in w.specifier))
         source = self.source()
         known = set(COVERED) | set(source.known())
@@ -129,8 +140,8 @@ class _Session:
                 raise NoPlanError(f"the database has no releases of {', '.join(missing)}",
                                   hint="run `attnlock db refresh`, or leave it out of --with")
         notes: list[str] = []
-        if wanted is None:
-            wanted, notes = self._default_wanted(source)
+        if wanted is None or optional:
+            wanted, notes = self._default_wanted(source, wanted)
         roots = self._roots(wanted)
         try:
             src, result, applied = self._solve(roots)
@@ -184,24 +195,29 @@ class _Session:
             torch = next(iter(source.candidates("torch")), None)
         return torch.cuda_major if torch is not None else None
 
-    def _default_wanted(self, source: CandidateSource) -> tuple[tuple[Wanted, ...], list[str]]:
-        """Every covered package with a release for the target that fits with the ones before it."""
+    def _default_wanted(self, source: CandidateSource, among: Sequence[Wanted] | None = None,
+                        ) -> tuple[tuple[Wanted, ...], list[str]]:
+        """Every covered package (or each of ``among``) with a release for the target that fits
+        with the ones before it."""
         chosen: list[Wanted] = []
         notes: list[str] = []
-        for name in COVERED:
+        pool = list(among) if among is not None else [Wanted(n, SpecifierSet()) for n in COVERED]
+        for w in pool:
+            name = w.name
             if name not in source.known():
                 continue
-            w = Wanted(name, SpecifierSet())
             if not source.candidates(name):
-                reasons = sorted({r.message for r in source.rejections.get(name, []) if r.filter != "torch-target"})
-                notes.append(f"{name}: left out, no release for the target" + (f" ({reasons[0]})" if reasons else ""))
+                from attnlock.resolver.explain import explain
+
+                err = explain(self, self._roots([*chosen, w]), source, [], [], search=False)
+                notes.append(f"{name}: left out, {err.message}")
                 continue
             try:
                 self._solve(self._roots([*chosen, w]))
             except _Unsolvable as exc:
                 from attnlock.resolver.explain import explain
 
-                err = explain(self, self._roots([*chosen, w]), exc.source, exc.causes, exc.applied)
+                err = explain(self, self._roots([*chosen, w]), exc.source, exc.causes, exc.applied, search=False)
                 notes.append(f"{name}: left out, {err.message}")
                 continue
             chosen.append(w)
@@ -213,7 +229,7 @@ class _Session:
 
     def _known_bad_hit(self, result: dict[str, Candidate]) -> tuple[str, SpecifierSet, Exclusion] | None:
         versions = {n: c.version for n, c in result.items()}
-        for kb in self.db.known_bad():
+        for kb in facts_for(self.db).known_bad():
             if kb.matches(versions, self.target.gpu):
                 # Exclude the kernel package's release (it depends on torch, not the reverse).
                 names = [n for n in kb.packages if n != "torch"] or list(kb.packages)
@@ -261,9 +277,16 @@ class _Session:
                 labels[p.index] = p.build or "pytorch"
         excluded = list(applied)
         present = set(result)
-        for kb in self.db.known_bad():
+        versions = {n: c.version for n, c in result.items()}
+        for kb in facts_for(self.db).known_bad():
             if set(kb.packages) <= present:
                 name = next((n for n in kb.packages if n != "torch"), next(iter(kb.packages)))
+                others = {n: s for n, s in kb.packages.items() if n != name}
+                if not all(s.contains(versions[n], prereleases=True) for n, s in others.items()):
+                    continue  # the rest of this plan is not the combination judged bad
+                if kb.gpu is not None and self.target.gpu is not None and not kb.gpu.contains(
+                        Version(self.target.gpu.dotted), prereleases=True):
+                    continue
                 others = ", ".join(f"{n}{s}" for n, s in kb.packages.items() if n != name)
                 item = Exclusion(name, str(kb.packages[name]) or "*",
                                  f"known bad with {others}: {kb.reason}" if others else f"known bad: {kb.reason}",
