@@ -138,7 +138,26 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names: its first argument that is a known command (None when none is).
+
+    The global options (``-v``/``--verbose``, ``--version``, ``--help``) take no value, so the
+    first positional argument is the command, and no earlier argument can be a command's name.
+    """
+    for arg in argv:
+        if arg in COMMANDS:
+            return arg
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``attnlock`` parser: every subcommand's options, or with ``argv`` only those of the command it names.
+
+    For an ``argv`` every other subcommand gets a stub carrying its help line, so ``attnlock --help``
+    still lists all of them while an invocation pays only for the options (and imports) of the
+    command it runs; ``attnlock CMD --help`` shows CMD's full options.
+    """
+    chosen = command_in(argv) if argv is not None else None
     parser = argparse.ArgumentParser(
         prog="attnlock",
         description="Lock PyTorch attention-kernel stacks to builds that work together.",
@@ -148,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_line, adder) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_line, description=help_line)
-        adder(sp)
+        if argv is None or name == chosen:
+            adder(sp)
     return parser
 
 
@@ -158,7 +178,8 @@ def _wants_json(args: argparse.Namespace) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run attnlock with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2

@@ -121,9 +121,29 @@ def _python_tag_ok(tag: Tag, python: PythonVersion) -> bool:
     return int(minor) <= python.minor
 
 
+# The leading project name of a Requires-Dist string (PEP 508), read without parsing it.
+_REQ_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+# A marker that is exactly ``extra == "X"`` at the end of a string with no URL: true only when X is
+# asked for, so such a line needs no parsing when it is not (unsloth lists ~550 of them per release).
+_ONLY_EXTRA = re.compile(r"""^[^@;]*;\s*extra\s*==\s*(?:"([^"]*)"|'([^']*)')\s*$""")
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_requirement(text: str) -> Requirement | None:
+    """``Requirement(text)``, or None when invalid; memoised (releases repeat their lines)."""
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None  # db validate reports it
+
+
 @dataclass(frozen=True)
 class MetadataRecord:
-    """Requires-Dist / Requires-Python read from one wheel, standing for some platform families."""
+    """Requires-Dist / Requires-Python read from one wheel, standing for some platform families.
+
+    Strings are parsed lazily, one at a time, and each at most once per record, so asking for
+    the requirements on one package or without extras parses only the lines that can apply.
+    """
 
     source: str
     platforms: tuple[str, ...]
@@ -131,18 +151,64 @@ class MetadataRecord:
     requires_python: str | None = None
 
     @functools.cached_property
-    def parsed(self) -> tuple[Requirement, ...]:
-        out = []
+    def _screen(self) -> tuple[tuple[str | None, str | None], ...]:
+        """Per string: its canonical leading name (None if unreadable), and the one extra its marker requires."""
+        out: list[tuple[str | None, str | None]] = []
         for text in self.requires_dist:
-            try:
-                out.append(Requirement(text))
-            except InvalidRequirement:
-                continue  # db validate reports it
+            m = _REQ_NAME.match(text)
+            e = _ONLY_EXTRA.match(text)
+            extra = canonical(e.group(1) if e.group(1) is not None else e.group(2)) if e else None
+            out.append((canonical(m.group(1)) if m else None, extra))
+        return tuple(out)
+
+    @functools.cached_property
+    def _objects(self) -> dict[int, Requirement | None]:
+        return {}
+
+    def _requirement(self, i: int) -> Requirement | None:
+        cache = self._objects
+        if i not in cache:
+            cache[i] = _parse_requirement(self.requires_dist[i])
+        return cache[i]
+
+    @functools.cached_property
+    def parsed(self) -> tuple[Requirement, ...]:
+        """Every valid Requires-Dist entry (invalid ones are left to ``db validate``)."""
+        return tuple(r for i in range(len(self.requires_dist)) if (r := self._requirement(i)) is not None)
+
+    def applicable(self, env: Mapping[str, str], extras: Iterable[str] = (),
+                   name: str | None = None) -> tuple[Requirement, ...]:
+        """The entries whose marker holds in ``env`` (with any of ``extras``), optionally only those naming ``name``.
+
+        Strings are screened before parsing: by their leading name when ``name`` is given, and
+        a marker that only asks for an extra is decided without parsing when that extra is not asked for.
+        """
+        want = canonical(name) if name is not None else None
+        asked = {""} | {canonical(e) for e in extras}
+        out = []
+        for i, (lead, only_extra) in enumerate(self._screen):
+            if want is not None and lead is not None and lead != want:
+                continue
+            if only_extra is not None and only_extra not in asked:
+                continue
+            req = self._requirement(i)
+            if req is None:
+                continue
+            if want is not None and canonical(req.name) != want:
+                continue
+            if only_extra is None and not marker_holds(req.marker, env, extras):
+                continue
+            out.append(req)
         return tuple(out)
 
 
 def target_environment(platform: Platform | None, python: PythonVersion | None) -> dict[str, str]:
     """A full PEP 508 marker environment for a target (linux-x86_64 / 3.12 where unknown)."""
+    return dict(_target_environment(platform, python))
+
+
+@functools.lru_cache(maxsize=256)
+def _target_environment(platform: Platform | None, python: PythonVersion | None) -> dict[str, str]:
     plat = platform or Platform("linux", "x86_64")
     py = python or PythonVersion(3, 12)
     env = {
@@ -225,18 +291,16 @@ class Release:
         rec = self.metadata_for(platform)
         if rec is None:
             return ()
-        env = target_environment(platform, python)
-        extras = tuple(extras)
-        return tuple(r for r in rec.parsed if marker_holds(r.marker, env, extras))
+        return rec.applicable(_target_environment(platform, python), tuple(extras))
 
     def requirement_on(self, name: str, platform: Platform | None = None,
                        python: PythonVersion | None = None) -> Requirement | None:
         """The Requires-Dist entry naming ``name`` on the target, if any."""
-        want = canonical(name)
-        for req in self.requirements(platform, python):
-            if canonical(req.name) == want:
-                return req
-        return None
+        rec = self.metadata_for(platform)
+        if rec is None:
+            return None
+        found = rec.applicable(_target_environment(platform, python), (), name=name)
+        return found[0] if found else None
 
 
 @dataclass(frozen=True)
@@ -328,6 +392,7 @@ class Database:
         self._derived: dict[str, dict[str, Any] | None] = {}
         self._curated: dict[str, dict[str, Any] | None] = {}
         self._releases: dict[str, tuple[Release, ...]] = {}
+        self._by_version: dict[str, dict[Version, Release]] = {}
 
     # -- raw files ----------------------------------------------------------
 
@@ -386,9 +451,17 @@ class Database:
 
     def release(self, name: str, version: Version | str) -> Release | None:
         v = version if isinstance(version, Version) else Version(version)
-        for rel in self.releases(name):
-            if rel.version == v:
-                return rel
+        key = canonical(name)
+        index = self._by_version.get(key)
+        if index is None:
+            # Equal versions (1.0 and 1.0.0) keep the first, as the linear scan did.
+            index = {}
+            for rel in self.releases(key):
+                index.setdefault(rel.version, rel)
+            self._by_version[key] = index
+        found = index.get(v)
+        if found is not None:
+            return found
         # A local label (2.3.1+cu121) names a build of the public release.
         if v.local is not None:
             return self.release(name, v.public)
