@@ -136,7 +136,9 @@ class _Session:
                     hint=f"--with takes packages the database covers: {', '.join(c for c in COVERED)}",
                 )
             missing = [w.name for w in wanted if w.name not in source.known()]
-            if missing:
+            if missing and optional:
+                wanted = [w for w in wanted if w.name in source.known()]
+            elif missing:
                 raise NoPlanError(f"the database has no releases of {', '.join(missing)}",
                                   hint="run `attnlock db refresh`, or leave it out of --with")
         notes: list[str] = []
