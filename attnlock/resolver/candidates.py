@@ -110,6 +110,7 @@ class CandidateSource:
     allow_pre: frozenset[str] = frozenset()  # packages whose wanted range names a pre-release
     excluded: dict[str, list[tuple[SpecifierSet, str]]] = field(default_factory=dict)
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)
+    base: CandidateSource | None = None  # the same target without exclusions: its builds are reused
     _cache: dict[tuple[str, frozenset[str]], list[Candidate]] = field(default_factory=dict)
     _known: frozenset[str] | None = None
 
@@ -127,6 +128,12 @@ class CandidateSource:
     def candidates(self, name: str, extras: frozenset[str] = frozenset()) -> list[Candidate]:
         """The builds of ``name`` that run on the target, best first."""
         key = (name, extras)
+        if key not in self._cache and self.base is not None:
+            found = self.base.candidates(name, extras)
+            for r in self.base.rejections.get(name, []):
+                self.reject(r.package, r.build, r.filter, r.message)
+            self.rejections.setdefault(name, [])
+            self._cache[key] = [c for c in found if not self._is_excluded(c)]
         if key not in self._cache:
             self.rejections.setdefault(name, [])
             if name == "torch":
@@ -142,7 +149,7 @@ class CandidateSource:
             self._cache[key] = [c for c in found if not self._is_excluded(c)]
         return self._cache[key]
 
-    def viable(self, name: str, extras: frozenset[str] = frozenset(), depth: int = 2) -> list[Candidate]:
+    def viable(self, name: str, extras: frozenset[str] = frozenset(), depth: int = 1) -> list[Candidate]:
         """The candidates whose every edge can be met by some build that is itself viable.
 
         Arc consistency to ``depth`` levels, before resolvelib sees the candidates: an unsloth
@@ -157,9 +164,14 @@ class CandidateSource:
         if key not in memo:
             memo[key] = True  # a cycle is optimistic
             ok = True
+            met: dict[tuple[object, ...], bool] = self.__dict__.setdefault("_met_memo", {})
             for dep in cand.dependencies:
-                if not any(dep.satisfied_by(c) and (depth == 0 or self._viable(c, depth - 1))
-                           for c in self.candidates(dep.name, dep.extras)):
+                dkey = (dep.name, str(dep.specifier), dep.variant, dep.cuda_major, dep.cxx11abi, dep.extras, depth)
+                if dkey not in met:
+                    met[dkey] = True  # a cycle is optimistic
+                    met[dkey] = any(dep.satisfied_by(c) and (depth == 0 or self._viable(c, depth - 1))
+                                    for c in self.candidates(dep.name, dep.extras))
+                if not met[dkey]:
                     ok = False
                     break
             memo[key] = ok
@@ -238,14 +250,21 @@ class CandidateSource:
         known = self.known()
         env = self._env()
         extras = tuple(extras)
+        holds: dict[tuple[str, tuple[str, ...]], bool] = self.__dict__.setdefault("_marker_memo", {})
         out = []
         for text in rec.requires_dist:
             m = _NAME.match(text)
-            if m is None or (name := canonical(m.group(1))) in skip_set or name not in known:
+            if m is None or (name := _canonical(m.group(1))) in skip_set or name not in known:
                 continue
             r = _parse_requirement(text)
-            if r is None or not marker_holds(r.marker, env, extras):
+            if r is None:
                 continue
+            if r.marker is not None:
+                key = (text, extras)
+                if key not in holds:
+                    holds[key] = marker_holds(r.marker, env, extras)
+                if not holds[key]:
+                    continue
             out.append(_req(r, parent))
         return tuple(out)
 
@@ -606,6 +625,11 @@ _NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 @functools.lru_cache(maxsize=None)
+def _canonical(name: str) -> str:
+    return canonical(name)
+
+
+@functools.lru_cache(maxsize=None)
 def _variant_major(label: str) -> int | None:
     v = CudaVariant.parse(label)
     return v.version.major if v.is_cuda and v.version is not None else None
@@ -621,7 +645,7 @@ def _parse_requirement(text: str) -> Requirement | None:
 
 
 def _req(r: Requirement, parent: str | None) -> Req:
-    return Req(canonical(r.name), r.specifier, extras=frozenset(canonical(e) for e in r.extras), parent=parent)
+    return Req(_canonical(r.name), r.specifier, extras=frozenset(_canonical(e) for e in r.extras), parent=parent)
 
 
 def _exact(spec: SpecifierSet) -> Version | None:

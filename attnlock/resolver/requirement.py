@@ -32,7 +32,7 @@ class Req:
         """Whether ``cand`` meets the range and every build constraint."""
         if cand.name != self.name:
             return False
-        pre = _pre(self.specifier)
+        pre = self._pre
         if cand.version.is_prerelease and not pre:
             return False  # pre-releases and dev builds only when a range names one (PEP 440)
         if not self.specifier.contains(cand.version, prereleases=True if pre else None):
@@ -44,6 +44,14 @@ class Req:
         if self.cxx11abi is not None and cand.cxx11abi is not None and cand.cxx11abi != self.cxx11abi:
             return False
         return self.extras <= cand.extras
+
+    @property
+    def _pre(self) -> bool:
+        cached = self.__dict__.get("_pre_cache")
+        if cached is None:
+            cached = _pre(self.specifier)
+            object.__setattr__(self, "_pre_cache", cached)
+        return bool(cached)
 
     def describe(self) -> str:
         """``torch==2.10.0 (cu128 build)``: the requirement in words."""

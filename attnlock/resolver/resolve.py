@@ -118,8 +118,10 @@ class _Session:
                                                                    for k, v in ex.items())))
         found = self._sources.get(key)
         if found is None:
+            base = self.source(target, {}) if ex else None
             found = self._sources[key] = _TargetSource(facts_for(self.db), target or self.target, self.locations,
-                                                       self.allow_build, self.allow_pre, excluded=dict(ex))
+                                                       self.allow_build, self.allow_pre, excluded=dict(ex),
+                                                       base=base)
         return found
 
     # -- entry ----------------------------------------------------------------
