@@ -19,7 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from attnlock.database.store import Release, marker_holds, target_environment
+from attnlock.database.store import Release, TorchVariants, marker_holds, target_environment
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, Target, canonical
 from attnlock.resolver.facts import Facts
 from attnlock.resolver.locations import Locations
@@ -340,7 +340,7 @@ class CandidateSource:
         plat = self._platform
         if plat is not None and plat.os == "macos":
             return CudaVariant("cpu")  # macOS builds of torch are CPU (MPS) builds: no CUDA on macOS
-        tv = self.db.torch_variants(version)
+        tv: TorchVariants | None = self.db.torch_variants(version)
         if tv is None or tv.pypi is None:
             return None
         if plat is None or str(plat) == "linux-x86_64":

@@ -285,8 +285,8 @@ class _Session:
         for kb in facts_for(self.db).known_bad():
             if set(kb.packages) <= present:
                 name = next((n for n in kb.packages if n != "torch"), next(iter(kb.packages)))
-                others = {n: s for n, s in kb.packages.items() if n != name}
-                if not all(s.contains(versions[n], prereleases=True) for n, s in others.items()):
+                rest = {n: s for n, s in kb.packages.items() if n != name}
+                if not all(s.contains(versions[n], prereleases=True) for n, s in rest.items()):
                     continue  # the rest of this plan is not the combination judged bad
                 if kb.gpu is not None and self.target.gpu is not None and not kb.gpu.contains(
                         Version(self.target.gpu.dotted), prereleases=True):
