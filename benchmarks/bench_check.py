@@ -1,14 +1,16 @@
-"""How fast ``attnlock check`` is, beside ``pip install --dry-run --report`` on the same file.
+"""How fast ``attnlock check`` is, side by side with ``pip install --dry-run --report`` on the same file.
 
-Run: python benchmarks/bench_check.py [--repeat N] [--files N] [--data-dir DIR]
-Prints medians over N runs, each a fresh process (what pre-commit and CI pay):
+Run: python benchmarks/bench_check.py [--repeat N] [--files N] [--data-dir DIR] [--baseline DIR]
+Prints one table of medians over N runs, each a fresh process (what pre-commit and CI pay):
   * ``attnlock check FILE`` on a typical requirements file (torch stack plus common libraries),
   * ``pip install --dry-run --ignore-installed --report - -r FILE`` against a local file:// index of
     stub wheels with the same dependency metadata (tests/support/index.py; pip finds only
     metadata conflicts and is the slower tool), with a warm pip cache,
   * ``attnlock check`` on 1,000 such files in one invocation,
   * the in-process ``check_paths`` time per file, beside a bare ``python -c pass`` for scale.
-Targets (issue 5): one file ≤ 100 ms median; 1,000 files ≤ 2 s.  Fresh processes run with compiled
+With ``--baseline DIR`` (another checkout, e.g. ``git archive <commit> | tar -x -C /tmp/base``) every
+attnlock row is also timed for that checkout, runs alternating, with the speed-up baseline/this.
+Targets (issue 5): one file <= 100 ms median; 1,000 files <= 2 s.  Fresh processes run with compiled
 bytecode (as an installed package has), cached under the temporary directory.
 The database is tests/fixtures/check/data unless --data-dir names another (e.g. data/).
 """
@@ -73,15 +75,34 @@ STUBS = [
 ]
 
 
-def _median_ms(argv: list[str], repeat: int, env: dict[str, str], cwd: Path, ok: tuple[int, ...] = (0, 1)) -> float:
-    samples = []
+def _samples(argv: list[str], env: dict[str, str], cwd: Path, ok: tuple[int, ...]) -> float:
+    t = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, env=env, cwd=cwd, timeout=600)
+    elapsed = (time.perf_counter() - t) * 1000
+    if proc.returncode not in ok:
+        raise SystemExit(f"{argv[:4]} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    return elapsed
+
+
+def _medians(argvs: dict[str, tuple[list[str], dict[str, str]]], repeat: int, cwd: Path,
+             ok: tuple[int, ...] = (0, 1)) -> dict[str, float]:
+    """Median wall time of each command; the commands' runs alternate so all see the same load."""
+    samples: dict[str, list[float]] = {k: [] for k in argvs}
     for _ in range(repeat):
-        t = time.perf_counter()
-        proc = subprocess.run(argv, capture_output=True, env=env, cwd=cwd, timeout=600)
-        samples.append((time.perf_counter() - t) * 1000)
-        if proc.returncode not in ok:
-            raise SystemExit(f"{argv[:4]} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
-    return statistics.median(samples)
+        for key, (argv, env) in argvs.items():
+            samples[key].append(_samples(argv, env, cwd, ok))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def _env(root: Path, data_dir: Path, tmp: Path) -> dict[str, str]:
+    # Installed packages carry compiled bytecode; this machine sets PYTHONDONTWRITEBYTECODE, which
+    # would make every fresh process recompile attnlock and packaging from source.  Cache the
+    # bytecode under the temporary directory (the checkout stays clean); warmed before timing.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH") and not k.startswith("ATTNLOCK_")}
+    env.update(PYTHONPATH=str(root), ATTNLOCK_DATA_DIR=str(data_dir), NO_COLOR="1",
+               PYTHONPYCACHEPREFIX=str(tmp / "pycache"), XDG_CACHE_HOME=str(tmp / "xdg-cache"))
+    return env
 
 
 def main() -> int:
@@ -90,26 +111,27 @@ def main() -> int:
     parser.add_argument("--pip-repeat", type=int, default=5)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--data-dir", default=str(ROOT / "tests" / "fixtures" / "check" / "data"))
+    parser.add_argument("--baseline", metavar="DIR", help="another checkout to time beside this one")
     args = parser.parse_args()
     data_dir = Path(args.data_dir).resolve()
     if not (data_dir / "derived").is_dir():
         raise SystemExit(f"{data_dir} has no derived/ folder: not a database")
+    roots = {"this": ROOT} | ({"baseline": Path(args.baseline).resolve()} if args.baseline else {})
 
     with tempfile.TemporaryDirectory(prefix="attnlock-bench-check-") as tmp_name:
         tmp = Path(tmp_name)
         req = tmp / "requirements.txt"
         req.write_text(TYPICAL)
-        # Installed packages carry compiled bytecode; this machine sets PYTHONDONTWRITEBYTECODE, which
-        # would make every fresh process recompile attnlock and packaging from source.  Cache the
-        # bytecode under the temporary directory (the checkout stays clean) and warm it once.
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        env.update(PYTHONPATH=str(ROOT), ATTNLOCK_DATA_DIR=str(data_dir), NO_COLOR="1",
-                   PYTHONPYCACHEPREFIX=str(tmp / "pycache"))
-        subprocess.run([sys.executable, "-m", "attnlock", "check", str(req)], capture_output=True, env=env,
-                       cwd=tmp, timeout=600)
+        envs = {}
+        for label, root in roots.items():
+            (tmp / label).mkdir()
+            envs[label] = _env(root, data_dir, tmp / label)
+            subprocess.run([sys.executable, "-m", "attnlock", "check", str(req)], capture_output=True,
+                           env=envs[label], cwd=tmp, timeout=600)  # warm the bytecode
 
-        bare = _median_ms([sys.executable, "-c", "pass"], args.repeat, env, tmp)
-        check_one = _median_ms([sys.executable, "-m", "attnlock", "check", str(req)], args.repeat, env, tmp)
+        bare = _medians({"bare": ([sys.executable, "-c", "pass"], envs["this"])}, args.repeat, tmp)["bare"]
+        check_one = _medians({k: ([sys.executable, "-m", "attnlock", "check", str(req)], e)
+                              for k, e in envs.items()}, args.repeat, tmp)
 
         many = tmp / "many"
         many.mkdir()
@@ -119,14 +141,15 @@ def main() -> int:
             # Vary the files so no two are identical (a pin and a comment change per file).
             p.write_text(TYPICAL.replace("tqdm==4.66.4", f"tqdm==4.66.{i % 5}") + f"# file {i}\n")
             paths.append(str(p))
-        check_many = _median_ms([sys.executable, "-m", "attnlock", "check", *paths], max(1, args.repeat // 4), env,
-                                tmp)
+        check_many = _medians({k: ([sys.executable, "-m", "attnlock", "check", *paths], e)
+                               for k, e in envs.items()}, max(1, args.repeat // 4), tmp)
 
         code = ("import time, sys; from attnlock.check import check_paths; import attnlock.database as d; "
                 "db = d.load(); check_paths([sys.argv[1]], db=db); n = 50; t = time.perf_counter(); "
                 "[check_paths([sys.argv[1]], db=db) for _ in range(n)]; print((time.perf_counter() - t) * 1000 / n)")
-        inproc = float(subprocess.run([sys.executable, "-c", code, str(req)], capture_output=True, text=True, env=env,
-                                      check=True, timeout=600).stdout.strip())
+        inproc = {k: float(subprocess.run([sys.executable, "-c", code, str(req)], capture_output=True, text=True,
+                                          env=e, check=True, timeout=600).stdout.strip())
+                  for k, e in envs.items()}
 
         wheels = tmp / "wheels"
         built = [build_wheel(wheels, n, v, requires_dist=r) for n, v, r in STUBS]
@@ -136,16 +159,32 @@ def main() -> int:
         pip = [*pip_argv(), "install", "--dry-run", "--ignore-installed", "--report", "-", "--quiet",
                "--cache-dir", str(cache), "--index-url", index.resolve().as_uri(), "-r", str(req)]
         subprocess.run(pip, capture_output=True, env=pip_env, cwd=tmp, timeout=600, check=True)  # warm the cache
-        pip_ms = _median_ms(pip, args.pip_repeat, pip_env, tmp, ok=(0,))
+        pip_ms = _medians({"pip": (pip, pip_env)}, args.pip_repeat, tmp, ok=(0,))["pip"]
         pip_version = subprocess.run([*pip_argv(), "--version"], capture_output=True, text=True, env=pip_env,
                                      timeout=60).stdout.split()[1]
 
-    print(f"python -c pass (fresh interpreter)            {bare:8.1f} ms")
-    print(f"attnlock check requirements.txt (fresh)       {check_one:8.1f} ms   target <= 100 ms")
-    print(f"  in-process check_paths, per file            {inproc:8.2f} ms")
-    print(f"pip {pip_version} install --dry-run --report (warm)  {pip_ms:8.1f} ms   "
-          f"({pip_ms / check_one:.1f}x attnlock check)")
-    print(f"attnlock check on {args.files} files (one run)      {check_many:8.1f} ms   target <= 2000 ms")
+    one = check_one["this"]
+    rows: list[tuple[str, dict[str, float], str]] = [
+        ("python -c pass (fresh interpreter)", {"this": bare}, ""),
+        ("attnlock check requirements.txt (fresh)", check_one, "target <= 100 ms"),
+        ("  in-process check_paths, per file", inproc, ""),
+        (f"attnlock check on {args.files} files (one run)", check_many, "target <= 2000 ms"),
+        (f"pip {pip_version} install --dry-run --report (warm)", {"this": pip_ms},
+         f"{pip_ms / one:.1f}x the time of attnlock check"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    head = f"{'median ms':>10}" + (f" {'baseline':>10} {'speed-up':>9}" if args.baseline else "")
+    print(f"{'measurement':<{width}} {head}   note")
+    for name, values, note in rows:
+        line = f"{name:<{width}} {values['this']:>10.1f}"
+        if args.baseline:
+            base = values.get("baseline")
+            line += f" {base:>10.1f} {base / values['this']:>8.1f}x" if base is not None else f" {'':>10} {'':>9}"
+        print(f"{line}   {note}".rstrip())
+    print(f"\nruns: {args.repeat} ({args.files} files: {max(1, args.repeat // 4)}, pip: {args.pip_repeat}); "
+          f"database: {data_dir}")
+    if args.baseline:
+        print(f"baseline: {roots['baseline']}")
     return 0
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 import functools
-import hashlib
 import json
 import os
 import re
@@ -23,11 +21,6 @@ from packaging.version import InvalidVersion, Version
 
 from attnlock.errors import DataError
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, canonical
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 DATA_ENV = "ATTNLOCK_DATA_DIR"
 
@@ -422,7 +415,7 @@ class Database:
                 self._curated[stem] = _load_toml(path)
             except FileNotFoundError:
                 self._curated[stem] = None
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            except (OSError, ValueError) as exc:  # ValueError: TOMLDecodeError, UnicodeDecodeError
                 raise DataError(f"cannot read curated data: {exc}", path=str(path),
                                 hint="fix the TOML by hand; `attnlock db validate` names the problem") from exc
         return self._curated[stem] or {}
@@ -688,12 +681,18 @@ def cache_dir() -> Path | None:
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
-    """``tomllib`` of ``path``, through a validated JSON rendering in :func:`cache_dir` when the file is large."""
+    """``tomllib`` of ``path``, through a validated JSON rendering in :func:`cache_dir` when the file is large.
+
+    tomllib and hashlib are imported when needed, not at module level: a warm cache needs no
+    tomllib, and a command that reads only small curated files (check: known_bad) no hashlib.
+    """
     with open(path, "rb") as fh:
         raw = fh.read()
         st = os.fstat(fh.fileno())
     if len(raw) < _CACHE_MIN_BYTES:
-        return tomllib.loads(raw.decode())
+        return _parse_toml(raw)
+    import hashlib
+
     key = {
         "format": CACHE_FORMAT,
         "python": "%d.%d" % sys.version_info[:2],  # tomllib, or tomli before 3.11
@@ -706,16 +705,26 @@ def _load_toml(path: Path) -> dict[str, Any]:
     cached = _read_cache(entry, key) if entry is not None else None
     if cached is not None:
         return cached
-    data = tomllib.loads(raw.decode())
+    data = _parse_toml(raw)
     if entry is not None:
         _write_cache(entry, key, data)
     return data
+
+
+def _parse_toml(raw: bytes) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    return tomllib.loads(raw.decode())
 
 
 def _cache_entry(key: Mapping[str, Any]) -> Path | None:
     root = cache_dir()
     if root is None:
         return None
+    import hashlib
+
     name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
     return root / "toml" / f"{name}.json"
 
@@ -739,8 +748,10 @@ def _write_cache(entry: Path, key: Mapping[str, Any], data: dict[str, Any]) -> N
     from attnlock.atomic import write_bytes_atomic
     from attnlock.errors import AttnlockError
 
+    import datetime
+
     try:
-        tagged = _needs_tags(data)
+        tagged = _needs_tags(data, (datetime.date, datetime.time))
         if tagged is None:
             return  # a table with a "$toml" key: the rendering would be ambiguous
         doc = dict(key, tagged=tagged, data=data)
@@ -768,30 +779,28 @@ def _prune(directory: Path) -> None:
 _TOML_TAG = "$toml"
 
 
-def _needs_tags(value: object) -> bool | None:
-    """Whether ``value`` holds TOML dates or times (JSON has none); None if a table has a ``$toml`` key."""
+def _needs_tags(value: object, kinds: tuple[type, ...]) -> bool | None:
+    """Whether ``value`` holds TOML dates or times (``kinds``; JSON has none); None if a table has a ``$toml`` key."""
     if isinstance(value, dict):
         if _TOML_TAG in value:
             return None
-        found = False
-        for v in value.values():
-            sub = _needs_tags(v)
-            if sub is None:
-                return None
-            found = found or sub
-        return found
-    if isinstance(value, list):
-        found = False
-        for v in value:
-            sub = _needs_tags(v)
-            if sub is None:
-                return None
-            found = found or sub
-        return found
-    return isinstance(value, (datetime.date, datetime.time))
+        items: Iterable[object] = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return isinstance(value, kinds)
+    found = False
+    for v in items:
+        sub = _needs_tags(v, kinds)
+        if sub is None:
+            return None
+        found = found or sub
+    return found
 
 
 def _tag(value: object) -> dict[str, str]:
+    import datetime
+
     if isinstance(value, datetime.datetime):
         return {_TOML_TAG: "datetime", "v": value.isoformat()}
     if isinstance(value, datetime.date):
@@ -802,6 +811,8 @@ def _tag(value: object) -> dict[str, str]:
 
 
 def _untag(value: Any) -> Any:
+    import datetime
+
     if isinstance(value, dict):
         if _TOML_TAG in value:
             kind, text = value[_TOML_TAG], value["v"]
