@@ -38,7 +38,8 @@ TARGET = ["--torch", "2.3.1", "--cuda", "cu118", "--python", f"{sys.version_info
 def _env(**extra: str) -> dict[str, str]:
     from tests.support.installers import installer_env
 
-    return installer_env({"PYTHONPATH": str(ROOT), **extra})
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return installer_env({"PYTHONPATH": path, **extra})
 
 
 def _time(argv: list[str], runs: int, env: dict[str, str], cwd: Path | None = None) -> list[float]:

@@ -72,14 +72,7 @@ def _split(text: str | None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from attnlock.database import load
-    from attnlock.emit import (
-        regenerate_command,
-        render_constraints,
-        render_json,
-        render_pip_args,
-        render_uv,
-        update_pyproject,
-    )
+    from attnlock.emit.command import regenerate_command
     from attnlock.resolver import parse_with, resolve
 
     if args.popular:
@@ -102,12 +95,20 @@ def run(args: argparse.Namespace) -> int:
     command = regenerate_command(plan, fmt, output=args.output, with_=with_words, allow_build=allow_build,
                                  pyproject=args.pyproject)
     if fmt == "json":
+        from attnlock.emit.json_plan import render_json
+
         text = render_json(plan)
     elif fmt == "pip-args":
+        from attnlock.emit.pip_args import render_pip_args
+
         text = render_pip_args(plan)
     elif fmt == "uv":
+        from attnlock.emit.uv import render_uv
+
         text = render_uv(plan, command=command)
     else:
+        from attnlock.emit.constraints import render_constraints
+
         text = render_constraints(plan, command=command)
 
     if args.validate:
@@ -125,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
             original = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InputError(f"not UTF-8 text: {exc.reason}", path=str(path)) from None
+        from attnlock.emit.uv import update_pyproject
+
         updated = update_pyproject(original, plan, path=str(path))
         if updated != original:
             write_bytes_atomic(path, updated.encode("utf-8"))

@@ -612,8 +612,10 @@ class Database:
                 return tpl.format(variant=label)
         return None
 
-    def flash_attn_wheels_for(self, package: str, platform: str | None, python: str | None) -> list[FlashAttnWheel]:
-        """:meth:`flash_attn_wheels` for one platform (``linux-x86_64``) and cp tag, expanding only those."""
+    def flash_attn_wheels_for(self, package: str, platform: str | None, python: str | None,
+                              torch_minors: frozenset[str] | None = None) -> list[FlashAttnWheel]:
+        """:meth:`flash_attn_wheels` for one platform (``linux-x86_64``), cp tag and torch minors
+        (``"2.3"``), expanding only those."""
         out: list[FlashAttnWheel] = []
         for rec in self.curated_records("flash_attn", "release"):
             if canonical(str(rec.get("package", "flash-attn"))) != canonical(package):
@@ -627,6 +629,8 @@ class Database:
                 narrowed["python"] = [p for p in rec.get("python", []) if p == python]
             if platform is not None:
                 narrowed["platforms"] = [p for p in rec.get("platforms", ["linux-x86_64"]) if p == platform]
+            if torch_minors is not None:
+                narrowed["torch"] = [t for t in rec.get("torch", []) if str(t) in torch_minors]
             out.extend(_expand_flash_attn(narrowed, v, canonical(package)))
         return out
 

@@ -3,27 +3,33 @@
 Every emitter returns a string and writes nothing; ``attnlock generate`` writes atomically.
 How pip and uv really read each construct is recorded in ``../shared/FACTS.md`` (and in the
 installer tests): constraints files carry no ``--index-url``, no extras and no hashes; builds the
-default index lacks get a local-version pin or ``name @ URL``.
+default index lacks get a local-version pin or ``name @ URL``.  Submodules are imported on first
+use of a name (``generate`` pays only for the format it writes).
 """
 
 from __future__ import annotations
 
-from attnlock.emit.command import regenerate_command, target_words
-from attnlock.emit.constraints import render_constraints
-from attnlock.emit.json_plan import plan_to_json, render_json
-from attnlock.emit.pip_args import render_pip_args
-from attnlock.emit.uv import render_uv, update_pyproject
+import importlib
+from typing import Any
 
 FORMATS = ("constraints", "uv", "pip-args", "json")
 
-__all__ = [
-    "FORMATS",
-    "plan_to_json",
-    "regenerate_command",
-    "render_constraints",
-    "render_json",
-    "render_pip_args",
-    "render_uv",
-    "target_words",
-    "update_pyproject",
-]
+_WHERE = {
+    "plan_to_json": "json_plan",
+    "render_json": "json_plan",
+    "regenerate_command": "command",
+    "target_words": "command",
+    "render_constraints": "constraints",
+    "render_pip_args": "pip_args",
+    "render_uv": "uv",
+    "update_pyproject": "uv",
+}
+
+__all__ = ["FORMATS", *sorted(_WHERE)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -479,12 +479,12 @@ class CandidateSource:
             elif py is not None and py not in rec.get("python", []):
                 self.reject("flash-attn", f"flash-attn {version}", "python",
                             f"flash-attn {version} has no prebuilt wheel for Python {self._python}")
-        wheels = self.db.flash_attn_wheels_for("flash-attn", plat, py)
+        minors = frozenset(f"{v.major}.{v.minor}" for v in self._torch_versions())
+        wheels = self.db.flash_attn_wheels_for("flash-attn", plat, py, minors)
         seen: set[tuple[Version, str]] = set()
         by_version: dict[Version, list[Candidate]] = {}
         gpu_ok: dict[Version, bool] = {}
         releases: dict[Version, Release | None] = {}
-        minors = {f"{v.major}.{v.minor}" for v in self._torch_versions()}
         for w in sorted(wheels, key=lambda w: (w.version, w.python), reverse=True):
             if w.torch_minor not in minors:
                 continue
