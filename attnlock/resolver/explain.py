@@ -26,7 +26,8 @@ _FILTER_ORDER = ("gpu", "driver", "cuda", "known-bad", "python", "platform", "sd
                  "torch-target")
 
 
-def explain_empty(session: _Session, name: str, source: CandidateSource) -> NoPlanError:
+def explain_empty(session: _Session, name: str, source: CandidateSource,
+                  roots: Sequence[Req] = ()) -> NoPlanError:
     """No build of ``name`` survives the target's filters: say which filter and what would work."""
     rejections = source.rejections.get(name, [])
     by_filter: dict[str, list[str]] = {}
@@ -47,7 +48,7 @@ def explain_empty(session: _Session, name: str, source: CandidateSource) -> NoPl
     else:
         if not rejections and not source.known() & {name}:
             message = f"the database has no releases of {name}"
-    return NoPlanError(message, hint=_nearest(session, [Req(name)], avoid=name))
+    return NoPlanError(message, hint=_nearest(session, list(roots) or [Req(name)], avoid=name))
 
 
 def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
@@ -62,7 +63,7 @@ def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
     for root in sorted(roots, key=lambda r: r.name != "torch"):
         if not source.candidates(root.name, root.extras):
             if root.name == "torch" or not relaxed.candidates(root.name, root.extras):
-                return explain_empty(session, root.name, source if root.name == "torch" else relaxed)
+                return explain_empty(session, root.name, source if root.name == "torch" else relaxed, roots)
     # 2. A package with no build for the target's torch.
     torch_roots = [r for r in roots if r.name == "torch"]
     for root in roots:
@@ -174,11 +175,14 @@ def _nearest(session: _Session, roots: Sequence[Req], avoid: str | None = None) 
     if t.python is not None:
         trials.append((f"on another Python than {t.python}", replace(t, python=None), roots))
     if avoid is not None:
-        rest = [r for r in roots if r.name != avoid]
+        relaxed = session.source(replace(t, torch=None, cuda=None))
+        dropped = [r.name for r in roots if r.name == avoid or (
+            r.name != "torch" and not relaxed.candidates(r.name, r.extras))]
+        rest = [r for r in roots if r.name not in dropped]
         if not rest and avoid != "torch":
             rest = [Req("torch")]
         if rest:
-            trials.append((f"without {avoid}", t, rest))
+            trials.append((f"without {', '.join(dropped)}", t, rest))
     for words, target, rs in trials:
         try:
             found = _run(session.source(target), rs)
