@@ -131,6 +131,10 @@ class CudaVariant:
         m = re.fullmatch(r"rocm(\d+(?:\.\d+){0,2})", raw)
         if m:
             return cls("rocm", Version(m.group(1)))
+        m = re.fullmatch(r"cu(1[0-9])", raw)
+        if m:
+            # A major-only label (flash-attn's "cu12" wheels): any CUDA 12.x.
+            return cls("cuda", Version(m.group(1)))
         m = re.fullmatch(r"cu(\d{2,3})", raw)
         if m:
             digits = m.group(1)
@@ -147,6 +151,8 @@ class CudaVariant:
     def label(self) -> str:
         """The local-version label of torch builds: ``cu121``, ``cpu``, ``rocm6.2``."""
         if self.kind == "cuda" and self.version is not None:
+            if len(self.version.release) == 1:
+                return f"cu{self.version.major}"
             return f"cu{self.version.major}{self.version.minor}"
         if self.kind == "rocm" and self.version is not None:
             return f"rocm{self.version}"
