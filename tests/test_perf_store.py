@@ -111,6 +111,7 @@ def test_stale_entry_is_ignored_after_the_toml_changes(cache: Path, tmp_path: Pa
     # A different size.
     path.write_text(BIG_TOML.replace('"cache test"', '"a longer title"'))
     assert Database(root).curated_raw("flash_attn")["title"] == "a longer title"
+    assert len(_entries(cache)) == 1  # the file's entry was replaced, not added to
 
 
 @pytest.mark.parametrize("garbage", [b"", b"\x00\xff not json", b"[1, 2]", b'{"data": {}}', b"{" * 5000],
@@ -287,3 +288,14 @@ def test_release_requirements_through_the_database(tmp_path: Path) -> None:
     assert rel.requirement_on("bitsandbytes", linux, py310) is None  # only with an extra
     assert rel.requirement_on("triton", Platform("windows", "amd64"), py310) is None
     assert rel.requirement_on("triton-windows", Platform("windows", "amd64"), py310) is not None
+
+
+def test_the_cache_keeps_a_bounded_number_of_entries(cache: Path, tmp_path: Path) -> None:
+    from attnlock.database.store import _CACHE_MAX_ENTRIES
+
+    for i in range(_CACHE_MAX_ENTRIES + 6):
+        root = tmp_path / f"d{i}"
+        (root / "curated").mkdir(parents=True)
+        (root / "curated" / "flash_attn.toml").write_text(BIG_TOML.replace("cache test", f"copy {i}"))
+        assert Database(root).curated_raw("flash_attn")["title"] == f"copy {i}"
+    assert 0 < len(_entries(cache)) <= _CACHE_MAX_ENTRIES

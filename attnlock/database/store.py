@@ -724,12 +724,14 @@ def _parse_toml(raw: bytes) -> dict[str, Any]:
 
 
 def _cache_entry(key: Mapping[str, Any]) -> Path | None:
+    """One entry per source file (and format, Python): an edited file's entry is replaced, not added."""
     root = cache_dir()
     if root is None:
         return None
     import hashlib
 
-    name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+    where = {k: key[k] for k in ("format", "python", "source")}
+    name = hashlib.sha256(json.dumps(where, sort_keys=True).encode()).hexdigest()[:32]
     return root / "toml" / f"{name}.json"
 
 
