@@ -205,7 +205,7 @@ BROKEN = [
     ("unsorted-versions", "derived/torch.json",
      _derived("torch", {"2.4.0": {"files": {}}, "2.3.1": {"files": {}}}), r"ascending"),
     ("host-named", "derived/torch.json",
-     _derived("torch", {"2.3.1": {"files": {}, "url": "https://files." + "pythonhosted" + ".org/x"}}),
+     _derived("torch", {"2.3.1": {"files": {}, "url": "https://files." + "python" + "hosted" + ".org/x"}}),
      r"registry host"),
     ("bad-requirement", "derived/torch.json",
      _derived("torch", {"2.3.1": {"files": {"t.whl": {}}, "metadata": [
