@@ -196,3 +196,26 @@ def test_activate_guards_plain_pip_and_prints_uv_line(tmp_path: Path) -> None:
     res = _attnlock(py, genv, "deactivate")
     assert res.returncode == 0 and res.stdout.strip() == "unset UV_CONSTRAINT"
     assert not (venv / "pip.conf").exists() and not (venv / "attnlock").exists()
+
+
+@pytest.mark.parametrize("installer", ["--pip", "--uv"])
+def test_flash_attn_without_a_prebuilt_wheel_offers_the_build(installer: str, capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """No flash-attn wheel exists for torch 2.11+cu130 (shipped data): the error names the torch that has
+    one and the --allow-build way; with it, a dry run shows the build-tools and build commands."""
+    from attnlock.cli import main
+
+    if installer == "--uv" and find_uv() is None:
+        pytest.skip("uv is not installed")
+    monkeypatch.setenv("ATTNLOCK_CUDA_DRIVER", "580.159.04")
+    target = ["--torch", "2.11.0", "--cuda", "cu130", "--gpu", "H100", "--python", "3.12"]
+    assert main(["install", installer, "--dry-run", *target, "flash-attn"]) == 1
+    err = capsys.readouterr().err
+    assert "no flash-attn release was built for torch 2.11.0+cu130" in err
+    assert "--allow-build flash-attn" in err and "running:" not in err
+    assert main(["install", installer, "--dry-run", "--allow-build", "flash-attn", *target, "flash-attn"]) == 0
+    out, err = capsys.readouterr()
+    tools, build = out.strip().splitlines()
+    assert tools.endswith("setuptools wheel packaging psutil ninja")
+    assert build.endswith("--no-build-isolation flash-attn")
+    assert "compiled from source" in err and "TORCH_CUDA_ARCH_LIST limits the build to sm_90" in err

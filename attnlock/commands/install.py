@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 from dataclasses import replace
@@ -47,6 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=3600.0, metavar="SECONDS",
                    help="stop the installer after this long (default 3600)")
     p.add_argument("packages", nargs="+", metavar="PACKAGE", help="what to install, e.g. xformers flash-attn")
+
+
+# What a --no-build-isolation source build of flash-attn imports besides torch (its setup.py).
+_BUILD_TOOLS = ("setuptools", "wheel", "packaging", "psutil", "ninja")
 
 
 def _requested(texts: list[str]) -> list[Requirement]:
@@ -92,7 +97,12 @@ def plan_for_environment(args: argparse.Namespace, names: list[Requirement] | No
     try:
         plan = resolve(db, target, wanted, allow_build=allow_build)
     except NoPlanError as exc:
-        raise _explain_torch(exc, db, target, wanted, allow_build) from None
+        err = _explain_torch(exc, db, target, wanted, allow_build)
+        buildable = sorted({w.name for w in wanted or []} & {"flash-attn"} - set(allow_build))
+        if buildable and any(b in err.message for b in buildable):
+            more = f"or build {', '.join(buildable)} from source for this torch: --allow-build {','.join(buildable)}"
+            err = NoPlanError(err.message, hint=f"{err.hint}; {more}" if err.hint else more)
+        raise err from None
     return target, plan, db
 
 
@@ -188,14 +198,44 @@ def run(args: argparse.Namespace) -> int:
         child_env.setdefault("MAX_JOBS", str(min(4, os.cpu_count() or 1)))
         if plan.target.gpu is not None:
             child_env.setdefault("TORCH_CUDA_ARCH_LIST", plan.target.gpu.dotted)
-    with tempfile.TemporaryDirectory(prefix="attnlock-install-") as tmp:
+    # A dry run keeps its constraints file, so the printed command can be run as it stands.
+    tmp = tempfile.mkdtemp(prefix="attnlock-install-")
+    try:
         constraints = Path(tmp) / "constraints.txt"
         constraints.write_text(text, encoding="utf-8")
+        if build and not args.dry_run:
+            # --no-build-isolation builds against this environment: it must hold the build tools
+            # (flash-attn's setup.py imports torch, packaging, psutil and ninja; bdist_wheel needs wheel).
+            tools = installer_argv(installer, env.executable, constraints, list(_BUILD_TOOLS), dry_run=False,
+                                   build_from_source=False)
+            print(f"attnlock install: running: {shlex.join(tools)}", file=sys.stderr)
+            prep = run_installer(tools, env=child_env, timeout=args.timeout)
+            if prep.returncode != 0:
+                _diagnose(prep.tail, target, db)
+                print("attnlock install: could not install the build tools; nothing else was installed",
+                      file=sys.stderr)
+                return 1
         argv = installer_argv(installer, env.executable, constraints, [str(r) for r in requested],
-                              dry_run=args.dry_run, build_from_source=build)
+                              dry_run=args.dry_run and not build, build_from_source=build)
+        if build and args.dry_run:
+            # An installer's dry run of an sdist still builds its metadata, and flash-attn's setup.py
+            # imports torch and the build tools: it would fail or build. Show the commands instead.
+            tools = installer_argv(installer, env.executable, constraints, list(_BUILD_TOOLS), dry_run=False,
+                                   build_from_source=False)
+            print("attnlock install: dry run: an sdist cannot be resolved without building its metadata; "
+                  "these commands would run:", file=sys.stderr)
+            print(shlex.join(tools))
+            print(shlex.join(argv))
+            print(f"attnlock install: the constraints are kept in {constraints}", file=sys.stderr)
+            return 0
         print(f"attnlock install: running: {shlex.join(argv)}", file=sys.stderr)
         result = run_installer(argv, env=child_env, timeout=args.timeout,
                                capture_stdout=args.dry_run and installer == "pip")
+    finally:
+        if not args.dry_run:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if args.dry_run:
+        print(f"attnlock install: the constraints are kept in {constraints}", file=sys.stderr)
     if result.returncode != 0:
         _diagnose(result.tail + result.stdout, target, db)
         print(f"attnlock install: {installer} failed (exit {result.returncode}); the environment is as {installer} "
