@@ -9,6 +9,7 @@ found: data/curated/SOURCES-torch-cuda.md and SOURCES-kernels.md ("Cross-checks"
 from __future__ import annotations
 
 import re
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,10 +17,15 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name, parse_wheel_filename
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from attnlock.database.store import Database, Release, _norm_gpu, target_environment
 from attnlock.model import ComputeCapability, CudaVariant, Platform
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 LINUX = Platform("linux", "x86_64")
@@ -278,3 +284,48 @@ def test_gpu_names_unique_and_aliases_unambiguous(db: Database) -> None:
             claims[_norm_gpu(str(text))].add(dotted)
     clashes = {k: v for k, v in claims.items() if len(v) > 1}
     assert not clashes, clashes
+
+
+# ------------------------------------------------------------------ unsloth
+
+
+def test_unsloth_extras_xformers_torch_agrees_with_xformers_metadata(db: Database) -> None:
+    checked = 0
+    for rec in db.curated_records("unsloth", "extra"):
+        pin = rec.get("xformers_pin")
+        try:
+            xv = Version(str(pin))
+        except InvalidVersion:
+            continue  # prose ("... win32 only ..."): nothing exact to check
+        rel = db.release("xformers", xv)
+        assert rel is not None, f"unsloth extra {rec['extras'][0]}: xformers {xv} is not on the index"
+        req = rel.requirement_on("torch", LINUX)
+        assert req is not None and _pinned_version(req) == Version(str(rec["xformers_requires_torch"])), (
+            f"unsloth extra {rec['extras'][0]}: curated {rec['xformers_requires_torch']}, METADATA {req}")
+        named = str(rec.get("torch_in_name"))
+        if re.fullmatch(r"\d+(\.\d+)+", named):
+            assert rec["mismatch"] == (Version(named) != _pinned_version(req)), rec["extras"][0]
+        checked += 1
+    assert checked >= 10, checked
+
+
+# ------------------------------------------------------------------ schema
+
+
+def test_schema_md_documents_every_curated_key() -> None:
+    """Every table and key used in data/curated/*.toml is named (in backticks) in data/SCHEMA.md."""
+    schema = (DATA / "SCHEMA.md").read_text(encoding="utf-8")
+    missing = []
+    for path in sorted((DATA / "curated").glob("*.toml")):
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        for table, value in doc.items():
+            records = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+            if path.stem == "refresh" and isinstance(value, dict):
+                continue  # [packages] / [read] / ...: keys are package names
+            if records and not (f"`[[{table}]]`" in schema or f"`[{table}]`" in schema):
+                missing.append(f"{path.name}: table {table}")
+            for rec in records:
+                for key in rec:
+                    if f"`{key}`" not in schema:
+                        missing.append(f"{path.name} [{table}]: {key}")
+    assert not missing, sorted(set(missing))
