@@ -98,13 +98,7 @@ def activate(env: PythonEnvironment, constraints_text: str, *, inherited: list[s
         raise InputError(f"cannot create {own_dir}: {exc.strerror}; nothing was changed", path=str(own_dir)) from exc
     constraints = own_dir / _CONSTRAINTS
     conf = env.pip_config
-    original: bytes | None
-    try:
-        original = conf.read_bytes()
-    except FileNotFoundError:
-        original = None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=str(conf)) from exc
+    original = _read_config(conf)
     record = _read_record(env)
     text = _decode(original, conf) if original is not None else ""
     if BEGIN in text:
@@ -128,12 +122,7 @@ def deactivate(env: PythonEnvironment) -> bool:
     conf = env.pip_config
     record = _read_record(env)
     removed = False
-    try:
-        original = conf.read_bytes()
-    except FileNotFoundError:
-        original = None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=str(conf)) from exc
+    original = _read_config(conf)
     if original is not None:
         text = _decode(original, conf)
         if BEGIN in text:
@@ -156,6 +145,16 @@ def deactivate(env: PythonEnvironment) -> bool:
     except OSError:
         pass  # absent, or holds files that are not ours
     return removed
+
+
+def _read_config(conf: Path) -> bytes | None:
+    """pip.conf's bytes; None when there is none."""
+    try:
+        return conf.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=str(conf)) from exc
 
 
 def _read_record(env: PythonEnvironment) -> dict[str, object]:
