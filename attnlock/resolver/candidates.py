@@ -59,7 +59,11 @@ class Candidate:
 
     @property
     def key(self) -> tuple[object, ...]:
-        return (self.name, self.version, self.label, self.source, self.url, self.extras)
+        cached = self.__dict__.get("_key")
+        if cached is None:
+            cached = (self.name, self.version, self.label, self.source, self.url, self.extras)
+            object.__setattr__(self, "_key", cached)
+        return cached  # type: ignore[no-any-return]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Candidate) and other.key == self.key
@@ -169,13 +173,23 @@ class CandidateSource:
                 dkey = (dep.name, str(dep.specifier), dep.variant, dep.cuda_major, dep.cxx11abi, dep.extras, depth)
                 if dkey not in met:
                     met[dkey] = True  # a cycle is optimistic
-                    met[dkey] = any(dep.satisfied_by(c) and (depth == 0 or self._viable(c, depth - 1))
-                                    for c in self.candidates(dep.name, dep.extras))
+                    met[dkey] = any(dep.satisfied_by(c) for c in self._viable_list(dep.name, dep.extras, depth - 1))
                 if not met[dkey]:
                     ok = False
                     break
             memo[key] = ok
         return memo[key]
+
+    def _viable_list(self, name: str, extras: frozenset[str], depth: int) -> list[Candidate]:
+        """The candidates of ``name`` viable to ``depth`` (every candidate when depth < 0), cached."""
+        if depth < 0:
+            return self.candidates(name, extras)
+        lists: dict[tuple[str, frozenset[str], int], list[Candidate]] = self.__dict__.setdefault("_vlists", {})
+        key = (name, extras, depth)
+        if key not in lists:
+            lists[key] = []  # a cycle sees no candidates yet: pessimistic only within the cycle
+            lists[key] = [c for c in self.candidates(name, extras) if self._viable(c, depth)]
+        return lists[key]
 
     def reject(self, package: str, build: str, filter_: str, message: str) -> None:
         seen: set[tuple[str, str, str]] = self.__dict__.setdefault("_rejected", set())

@@ -128,7 +128,7 @@ def _closest_torch(session: _Session, roots: list[Req]) -> dict[str, Candidate] 
     anchor = inside[-1] if inside else len(versions) - 1
     order = sorted(range(len(versions)), key=lambda i: (abs(i - anchor), -i))
     others = [r for r in roots if r.name != "torch"]
-    for i in order[:12]:
+    for i in order[:6]:
         try:
             return _run(relaxed, [Req("torch", SpecifierSet(f"=={versions[i]}")), *others])
         except _Impossible:
