@@ -63,7 +63,7 @@ class Candidate:
         if cached is None:
             cached = (self.name, self.version, self.label, self.source, self.url, self.extras)
             object.__setattr__(self, "_key", cached)
-        return cached  # type: ignore[no-any-return]
+        return cached
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Candidate) and other.key == self.key
