@@ -293,7 +293,7 @@ def test_uv_lock_with_the_generated_pyproject(world: World, tmp_path: Path) -> N
         'name = "demo"\n'
         'version = "0.1.0"\n'
         f'requires-python = "=={PY}.*"\n'
-        'dependencies = ["torch", "xformers"]\n'
+        'dependencies = ["torch", "xformers", "flash-attn"]\n'
         "\n"
         "# the user's own settings stay as they are\n"
         "[tool.uv]\n"
@@ -301,7 +301,7 @@ def test_uv_lock_with_the_generated_pyproject(world: World, tmp_path: Path) -> N
     )
     pyproject.write_text(original)
     args = target_args("2.3.1", "cu118")
-    proc = attnlock(world, *args, "--with", "torch,xformers", "--pyproject", str(pyproject))
+    proc = attnlock(world, *args, "--with", "torch,xformers,flash-attn", "--pyproject", str(pyproject))
     assert proc.returncode == 0, proc.stderr
     text = pyproject.read_text()
     assert text.startswith(original.rstrip("\n").rsplit("\n", 1)[0]) and "explicit = true" in text
@@ -312,8 +312,10 @@ def test_uv_lock_with_the_generated_pyproject(world: World, tmp_path: Path) -> N
     pkgs = dict(re.findall(r'\[\[package\]\]\nname = "([^"]+)"\nversion = "([^"]+)"', locked))
     assert pkgs["torch"] == "2.3.1+cu118" and pkgs["xformers"] == "0.0.27+cu118" and pkgs["triton"] == "2.3.1"
     assert world.index("cu118").rstrip("/") in locked
+    assert pkgs["flash-attn"].lower() == "2.6.3+cu118torch2.3cxx11abifalse"
+    assert f"{world.server.url}/gh/v2.6.3/flash_attn-2.6.3+cu118torch2.3cxx11abiFALSE-{PY.cp_tag}" in locked
     # Without attnlock's settings uv locks the newest xformers and the torch its metadata admits.
-    pyproject.write_text(original)
+    pyproject.write_text(original.replace(', "flash-attn"', ""))
     (project / "uv.lock").unlink()
     lock = subprocess.run([uv, "lock", "--default-index", world.pypi, *uv_cache_args(tmp_path)], cwd=project,
                           capture_output=True, text=True, env=installer_env(), timeout=TIMEOUT, check=False)
