@@ -192,6 +192,23 @@ def test_xformers_index_builds_agree_with_metadata_and_build_info(db: Database) 
     assert checked >= 25, checked
 
 
+def test_xformers_index_build_python_tags_match_the_index_wheels(db: Database) -> None:
+    """The package-index build is one job of the same matrix, so its Linux wheels carry the same tags."""
+    checked = 0
+    for rec in db.curated_records("xformers", "index_builds"):
+        rel = db.release("xformers", rec["xformers"])
+        if rel is None:
+            continue
+        tags = set()
+        for f in rel.wheels():
+            if f.filename.endswith("x86_64.whl") and "linux" in f.filename:
+                for t in parse_wheel_filename(f.filename)[3]:
+                    tags.add(t.interpreter if t.abi == t.interpreter else f"{t.interpreter}-{t.abi}")
+        assert tags == set(rec["python"]), f"xformers {rel.version}: curated {rec['python']}, index {sorted(tags)}"
+        checked += 1
+    assert checked >= 25, checked
+
+
 # ------------------------------------------------------------------ flash-attn
 
 
