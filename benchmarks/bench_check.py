@@ -148,7 +148,7 @@ def main() -> int:
                 "db = d.load(); check_paths([sys.argv[1]], db=db); n = 50; t = time.perf_counter(); "
                 "[check_paths([sys.argv[1]], db=db) for _ in range(n)]; print((time.perf_counter() - t) * 1000 / n)")
         inproc = {k: float(subprocess.run([sys.executable, "-c", code, str(req)], capture_output=True, text=True,
-                                          env=e, check=True, timeout=600).stdout.strip())
+                                          env=e, cwd=tmp, check=True, timeout=600).stdout.strip())
                   for k, e in envs.items()}
 
         wheels = tmp / "wheels"

@@ -32,9 +32,10 @@ _NO_PARSER = ("import argparse, attnlock.commands.detect as d; "
               "d.run(argparse.Namespace(json=True, all_tags=False))")
 
 
-def _time(argv: list[str], env: dict[str, str]) -> float:
+def _time(argv: list[str], env: dict[str, str], cwd: str) -> float:
     start = time.perf_counter()
-    result = subprocess.run(argv, capture_output=True, env=env, timeout=600, check=False)
+    # cwd outside every checkout: ``python -m`` puts the working directory first on sys.path.
+    result = subprocess.run(argv, capture_output=True, env=env, cwd=cwd, timeout=600, check=False)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stderr.decode(errors='replace')}")
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         # wheel has them (torch's came with its install): a fair comparison of two installed tools.
         base_env = {k: v for k, v in os.environ.items()
                     if not k.startswith("ATTNLOCK_") and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
-        base_env["PYTHONPYCACHEPREFIX"] = tmp
+        base_env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
 
         def env_for(root: Path) -> dict[str, str]:
             return dict(base_env, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
@@ -71,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
             "(python -c pass)": ([args.python, "-c", "pass"], this_env),
         })
         for argv_, env in commands.values():  # warm the page cache and the bytecode, untimed
-            _time(argv_, env)
+            _time(argv_, env, tmp)
         samples: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.runs):
             for name, (argv_, env) in commands.items():
-                samples[name].append(_time(argv_, env))
+                samples[name].append(_time(argv_, env, tmp))
 
     medians = {name: statistics.median(s) for name, s in samples.items()}
     collect = medians["python -m torch.utils.collect_env"]

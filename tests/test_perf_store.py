@@ -189,6 +189,12 @@ REQUIRES_DIST = (
     "not a requirement ; extra == 'x'",
     "=== broken",
     "torch>=2.0; extra == \"torch-extra\"",
+    'foo; (sys_platform == "linux" or sys_platform == "darwin") and extra == "gpu"',
+    'bar; sys_platform == "win32" or python_version < "3.9" and extra == "gpu"',  # `or` binds looser
+    'baz; platform_machine == "x86_64 or arm" and extra == "gpu"',  # an `or` inside a string
+    "qux; ((sys_platform == 'linux') or (python_version >= '3.10')) and extra == 'Gpu_X'",
+    'quux; python_version >= "3.10" and extra == "gpu" and sys_platform == "linux"',
+    'corge; (python_version >= "3.10" and extra == "gpu"',  # unbalanced: invalid
 )
 
 TARGETS = [
@@ -198,7 +204,7 @@ TARGETS = [
     (Platform("macos", "arm64"), PythonVersion(3, 13)),
 ]
 EXTRAS = [(), ("cu126-ampere-torch2121",), ("CU126.Ampere.Torch2121", "huggingface"), ("minimal",), ("x", "vision"),
-          ("torch-extra",)]
+          ("torch-extra",), ("gpu",), ("gpu-x", "GPU")]
 
 
 def _reference(texts: tuple[str, ...], env: dict[str, str], extras: tuple[str, ...]) -> list[str]:
@@ -222,10 +228,25 @@ def test_applicable_equals_parsing_everything(target: tuple[Platform | None, Pyt
     rec = MetadataRecord(source="test", platforms=("any",), requires_dist=REQUIRES_DIST)
     got = [str(r) for r in rec.applicable(env, extras)]
     assert got == _reference(REQUIRES_DIST, env, extras)
-    for name in ("torch", "Torch_Vision", "triton", "xformers", "trl", "weird", "accelerate", "absent"):
+    for name in ("torch", "Torch_Vision", "triton", "xformers", "trl", "weird", "accelerate", "absent", "bar", "qux"):
         want = [r for r in _reference(REQUIRES_DIST, env, extras)
                 if Requirement(r).name.lower().replace("_", "-").replace(".", "-") == name.lower().replace("_", "-")]
         assert [str(r) for r in rec.applicable(env, extras, name=name)] == want, name
+
+
+def test_the_screen_keeps_what_only_parsing_can_decide() -> None:
+    """Guards the screen itself: the top-level ``or`` line holds on Windows without any extra."""
+    rec = MetadataRecord(source="test", platforms=("any",), requires_dist=REQUIRES_DIST)
+    windows = target_environment(Platform("windows", "amd64"), PythonVersion(3, 12))
+    linux = target_environment(Platform("linux", "x86_64"), PythonVersion(3, 12))
+    assert [r.name for r in rec.applicable(windows, (), name="bar")] == ["bar"]
+    assert [r.name for r in rec.applicable(linux, (), name="bar")] == []
+    assert [r.name for r in rec.applicable(linux, ("gpu",), name="bar")] == []  # python_version < "3.9" fails
+    linux38 = target_environment(Platform("linux", "x86_64"), PythonVersion(3, 8))
+    assert [r.name for r in rec.applicable(linux38, ("gpu",), name="bar")] == ["bar"]
+    assert [r.name for r in rec.applicable(linux38, (), name="bar")] == []
+    assert {r.name for r in rec.applicable(linux, ("gpu",))} >= {"foo", "quux"}
+    assert "foo" not in {r.name for r in rec.applicable(linux, ())}
 
 
 def test_requirement_objects_are_the_records_own() -> None:

@@ -119,8 +119,35 @@ def _python_tag_ok(tag: Tag, python: PythonVersion) -> bool:
 # The leading project name of a Requires-Dist string (PEP 508), read without parsing it.
 _REQ_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
 # A marker that is exactly ``extra == "X"`` at the end of a string with no URL: true only when X is
-# asked for, so such a line needs no parsing when it is not (unsloth lists ~550 of them per release).
+# asked for, so such a line needs no parsing when it is not (unsloth lists ~450 of them per release).
 _ONLY_EXTRA = re.compile(r"""^[^@;]*;\s*extra\s*==\s*(?:"([^"]*)"|'([^']*)')\s*$""")
+# ``M and extra == "X"``: false without X as long as M has no top-level ``or`` (``and`` binds tighter).
+_AND_EXTRA = re.compile(r"""^[^@;]*;(.*)\band\s+extra\s*==\s*(?:"([^"]*)"|'([^']*)')\s*$""", re.DOTALL)
+_QUOTED = re.compile(r""""[^"]*"|'[^']*'""")
+_GROUP = re.compile(r"\([^()]*\)")
+_OR = re.compile(r"\bor\b")
+
+
+def _extra_required(text: str) -> tuple[str | None, bool]:
+    """(the extra a Requires-Dist string's marker requires, whether that is all the marker says), read without parsing.
+
+    (None, False) when the marker does not plainly require one extra; parsing then decides.
+    """
+    m = _ONLY_EXTRA.match(text)
+    if m:
+        return canonical(m.group(1) if m.group(1) is not None else m.group(2)), True
+    m = _AND_EXTRA.match(text)
+    if m is None:
+        return None, False
+    rest = _QUOTED.sub("", m.group(1))
+    while True:  # drop parenthesised groups, innermost first: what remains is the top level
+        inner = _GROUP.sub("", rest)
+        if inner == rest:
+            break
+        rest = inner
+    if _OR.search(rest):
+        return None, False
+    return canonical(m.group(2) if m.group(2) is not None else m.group(3)), False
 
 
 @functools.lru_cache(maxsize=8192)
@@ -146,14 +173,14 @@ class MetadataRecord:
     requires_python: str | None = None
 
     @functools.cached_property
-    def _screen(self) -> tuple[tuple[str | None, str | None], ...]:
-        """Per string: its canonical leading name (None if unreadable), and the one extra its marker requires."""
-        out: list[tuple[str | None, str | None]] = []
+    def _screen(self) -> tuple[tuple[str | None, str | None, bool], ...]:
+        """Per string: its canonical leading name (None if unreadable), the extra its marker requires, and
+        whether that is the whole marker (see :func:`_extra_required`)."""
+        out: list[tuple[str | None, str | None, bool]] = []
         for text in self.requires_dist:
             m = _REQ_NAME.match(text)
-            e = _ONLY_EXTRA.match(text)
-            extra = canonical(e.group(1) if e.group(1) is not None else e.group(2)) if e else None
-            out.append((canonical(m.group(1)) if m else None, extra))
+            extra, whole = _extra_required(text) if "extra" in text else (None, False)
+            out.append((canonical(m.group(1)) if m else None, extra, whole))
         return tuple(out)
 
     @functools.cached_property
@@ -175,23 +202,24 @@ class MetadataRecord:
                    name: str | None = None) -> tuple[Requirement, ...]:
         """The entries whose marker holds in ``env`` (with any of ``extras``), optionally only those naming ``name``.
 
-        Strings are screened before parsing: by their leading name when ``name`` is given, and
-        a marker that only asks for an extra is decided without parsing when that extra is not asked for.
+        Strings are screened before parsing: by their leading name when ``name`` is given, and a
+        marker that requires an extra (``extra == "X"``, ``M and extra == "X"``) is false without
+        parsing when that extra is not asked for.
         """
         want = canonical(name) if name is not None else None
         asked = {""} | {canonical(e) for e in extras}
         out = []
-        for i, (lead, only_extra) in enumerate(self._screen):
+        for i, (lead, extra, whole) in enumerate(self._screen):
             if want is not None and lead is not None and lead != want:
                 continue
-            if only_extra is not None and only_extra not in asked:
+            if extra is not None and extra not in asked:
                 continue
             req = self._requirement(i)
             if req is None:
                 continue
             if want is not None and canonical(req.name) != want:
                 continue
-            if only_extra is None and not marker_holds(req.marker, env, extras):
+            if not whole and not marker_holds(req.marker, env, extras):
                 continue
             out.append(req)
         return tuple(out)
@@ -720,7 +748,8 @@ def _parse_toml(raw: bytes) -> dict[str, Any]:
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
-    return tomllib.loads(raw.decode())
+    data: dict[str, Any] = tomllib.loads(raw.decode())
+    return data
 
 
 def _cache_entry(key: Mapping[str, Any]) -> Path | None:
