@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from attnlock.database import load
 from attnlock.emit.popular import regenerate, targets
 
@@ -47,3 +49,23 @@ def test_every_torch_minor_from_2_1_that_the_data_has_is_covered() -> None:
             if (2, 1) <= (r.version.major, r.version.minor) <= (2, 15) and not r.version.is_prerelease
             and db.torch_variants(r.version) is not None}
     assert minors == have
+
+
+def test_the_header_command_regenerates_the_file_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shlex
+
+    from attnlock.cli import main
+
+    for name in ("ATTNLOCK_TORCH", "ATTNLOCK_CUDA", "ATTNLOCK_PYTHON", "ATTNLOCK_PLATFORM", "ATTNLOCK_GPU",
+                 "ATTNLOCK_CUDA_DRIVER", "ATTNLOCK_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ATTNLOCK_DATA_DIR", str(ROOT / "data"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "constraints").mkdir()
+    committed = sorted(COMMITTED.glob("torch*.txt"))
+    for path in (committed[0], committed[len(committed) // 2], committed[-1]):
+        header = next(ln for ln in path.read_text().splitlines() if ln.startswith("# Regenerate: "))
+        argv = shlex.split(header.removeprefix("# Regenerate: "))
+        assert argv[:2] == ["attnlock", "generate"]
+        assert main(argv[1:]) == 0
+        assert (tmp_path / "constraints" / path.name).read_text() == path.read_text()

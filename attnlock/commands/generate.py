@@ -36,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run the constraints through the real uv (uv pip compile for the target) and report")
     p.add_argument("--index-url", metavar="URL",
                    help="index for --validate (default: $ATTNLOCK_INDEX_URL, else uv's own configuration)")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="treat --with like the default set: leave out (with a note) a package that has no "
+                        "release for the target instead of failing")
     p.add_argument("--allow-build", metavar="LIST",
                    help="packages that may be built from an sdist on the target (e.g. flash-attn)")
     p.add_argument("--popular", metavar="DIR",
@@ -90,10 +93,10 @@ def run(args: argparse.Namespace) -> int:
     allow_build = _split(args.allow_build)
     target = _target(args)
     db = load()
-    plan = resolve(db, target, wanted, allow_build=allow_build)
+    plan = resolve(db, target, wanted, allow_build=allow_build, default_set=bool(args.skip_missing))
     with_words = [w.name + str(w.specifier) for w in wanted] if wanted else None
     command = regenerate_command(plan, fmt, output=args.output, with_=with_words, allow_build=allow_build,
-                                 pyproject=args.pyproject)
+                                 pyproject=args.pyproject, skip_missing=bool(args.skip_missing and wanted))
     if fmt == "json":
         from attnlock.emit.json_plan import render_json
 

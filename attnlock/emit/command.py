@@ -43,11 +43,14 @@ def target_argv(target: Target) -> list[str]:
 
 
 def regenerate_command(plan: Plan, fmt: str, *, output: str | None = None, with_: Sequence[str] | None = None,
-                       allow_build: Sequence[str] = (), pyproject: str | None = None) -> str:
+                       allow_build: Sequence[str] = (), pyproject: str | None = None,
+                       skip_missing: bool = False) -> str:
     """The exact ``attnlock generate`` command line that rebuilds this output."""
     argv = ["attnlock", "generate", *target_argv(plan.target)]
     if with_:
         argv += ["--with", ",".join(with_)]
+        if skip_missing:
+            argv.append("--skip-missing")
     if allow_build:
         argv += ["--allow-build", ",".join(allow_build)]
     if fmt != "constraints":

@@ -1,6 +1,7 @@
 """The committed constraint files for popular targets (``constraints/``), rebuilt by one command.
 
 ``python -m attnlock.emit.popular constraints/`` (or ``attnlock generate --popular constraints/``)
+(each file's header names the ``attnlock generate … --skip-missing`` command that rebuilds it alone)
 writes one file per target — every torch minor from 2.1 to 2.15 that the database knows × each
 CUDA variant of it × each Python it ships wheels for, linux-x86_64 — plus ``index.json`` naming
 every file and every target that has no plan, with the reason.  Files whose bytes do not change
@@ -66,7 +67,8 @@ def render_all(db: Database) -> tuple[dict[str, str], dict[str, str]]:
         except NoPlanError as exc:
             skipped[name] = exc.message
             continue
-        command = regenerate_command(plan, "constraints", output=f"constraints/{name}", with_=list(WITH))
+        command = regenerate_command(plan, "constraints", output=f"constraints/{name}", with_=list(WITH),
+                                     skip_missing=True)
         files[name] = render_constraints(plan, command=command)
     return files, skipped
 
