@@ -180,6 +180,48 @@ def test_a_directory_stands_for_its_requirement_files(tmp_path: Path, capsys: py
     assert data["files"] == [str(tmp_path / "requirements-gpu.txt")]
 
 
+def _check_process(args: list[str], stdin: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ATTNLOCK_DATA_DIR": str(FIXTURE_DATA), "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "attnlock", "check", *args], input=stdin, capture_output=True,
+                          text=True, timeout=60, env=env, cwd=cwd)
+
+
+def test_dash_reads_standard_input(tmp_path: Path) -> None:
+    """``attnlock check -`` lints what is piped in, named <stdin>; nothing is offered as fixable."""
+    proc = _check_process(["-"], BROKEN, tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "<stdin>:2:1: AL101 xformers 0.0.27 requires torch==2.3.1 (its wheels were compiled against "
+        "torch 2.3.1+cu121); torch is pinned to 2.3.0",
+        "  fix: xformers==0.0.26.post1",
+    ]
+    proc = _check_process(["-", "--format", "json"], "torch==2.3.1\nxformers==0.0.27\n", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"findings": [], "files": ["<stdin>"]}
+
+
+def test_fix_refuses_standard_input(tmp_path: Path) -> None:
+    proc = _check_process(["--fix", "-"], BROKEN, tmp_path)
+    assert proc.returncode == 2
+    assert "--fix cannot rewrite standard input" in proc.stderr
+    assert proc.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/fd"), reason="needs /dev/fd")
+def test_dev_fd_pipe_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A shell's process substitution, ``attnlock check <(cat requirements.txt)``, passes /dev/fd/N: a pipe."""
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, BROKEN.encode())
+        os.close(write_end)
+        path = f"/dev/fd/{read_end}"
+        assert main(["check", path]) == 1
+        out = capsys.readouterr().out
+        assert out.startswith(f"{path}:2:1: AL101 ") and "[*]" not in out
+    finally:
+        os.close(read_end)
+
+
 def test_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["check"]) == 2  # nothing to check here

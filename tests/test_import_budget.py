@@ -1,4 +1,4 @@
-"""A fresh interpreter proves the fast paths (``--help``, ``detect``) import no heavy module, even where torch is installed."""
+"""A fresh interpreter proves the fast paths (``--help``, ``detect``, ``check``) import no heavy module, even where torch is installed."""
 
 from __future__ import annotations
 
@@ -39,6 +39,26 @@ def test_fast_path_imports_nothing_heavy(argv: list[str], tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["rc"] == 0
+    assert report["heavy"] == []
+
+
+#: ``check`` needs no resolver either: its rules read the database directly.
+CHECK_FORBIDDEN = (*FORBIDDEN, "resolvelib", "pip", "setuptools")
+
+
+@pytest.mark.parametrize("files", [["requirements.txt"], ["requirements.txt", "pyproject.toml"]],
+                         ids=lambda f: " ".join(f))
+def test_check_file_imports_nothing_heavy(files: list[str], tmp_path: Path) -> None:
+    """``attnlock check FILE`` against the shipped database (the pre-commit hook's path)."""
+    (tmp_path / "requirements.txt").write_text("torch==2.3.0\nxformers==0.0.27\ntriton==2.3.0\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\nversion = "0"\ndependencies = ["torch>=2.9", "flash-attn==2.8.3+cu128torch2.11"]\n'
+        '[[tool.uv.index]]\nname = "cu128"\nurl = "https://download.pytorch.org/whl/cu128"\n')
+    result = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(["check", *files]), json.dumps(CHECK_FORBIDDEN)],
+                            capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["rc"] == 1  # the files are broken: the rules ran
     assert report["heavy"] == []
 
 

@@ -38,7 +38,7 @@ AL202    warning   a pinned version the database does not know
 AL203    error     no wheel for any Python/platform the target allows
 AL301    error     ``+cuXXX`` local version with no index that serves it
 AL302    error     index for one CUDA variant, torch pinned to another
-AL303    warning   unscoped ``--extra-index-url`` (dependency confusion)
+AL303    warning   unscoped ``--extra-index-url`` or non-explicit ``[[tool.uv.index]]`` (dependency confusion)
 AL304    warning   ``--index-url`` inside a constraints file
 AL401    error     extras in a constraints file (pip fails every install)
 AL402    warning   ``--hash`` in a constraints file

@@ -19,6 +19,7 @@ from attnlock.check.context import InstallSet, environments
 from attnlock.check.document import Document
 from attnlock.check.findings import Finding
 from attnlock.check.requirements import RequirementsReader
+from attnlock.check.source import STDIN
 from packaging.version import Version
 
 from attnlock.model import PythonVersion, Target
@@ -118,6 +119,8 @@ def read(paths: Sequence[str]) -> list[list[Document]]:
     reader = RequirementsReader()
     out = []
     for path in paths:
+        if path == "-":  # standard input: a requirements file, named <stdin> in findings
+            path = STDIN
         kind = file_kind(path)
         if kind != "requirements":  # tomllib and the locator load only when a TOML file is checked
             from attnlock.check.tomlfiles import read_pylock, read_pyproject, read_uv_lock
@@ -137,11 +140,17 @@ def check_paths(paths: Sequence[str], target: Target | None = None, db: Database
     target = target or Target()
     report = Report()
     seen: set[tuple[str, str, int, int, str]] = set()
+    floats: dict[tuple[str, str], list[tuple[Finding, str]]] = {}
 
-    def add(finding: Finding) -> None:
+    def add(finding: Finding, part: str = "") -> None:
         key = (finding.code, finding.path, finding.line, finding.column, finding.message)
-        if key not in seen:
-            seen.add(key)
+        if key in seen:
+            return
+        seen.add(key)
+        if finding.code in GROUPED:
+            floats.setdefault((finding.path, finding.packages[0] if finding.packages else ""), []).append(
+                (finding, part))
+        else:
             report.findings.append(finding)
 
     for docs in read(paths):
@@ -155,7 +164,40 @@ def check_paths(paths: Sequence[str], target: Target | None = None, db: Database
         for iset in _sets_for(docs):
             iset.envs = environments(target, iset.requires_python, db, _marker_pythons(iset.entries),
                                      _unconditional_torch(iset))
+            part = iset.name[len(docs[0].path):].strip()
             for f in rules.run(iset, target, db):
-                add(f)
+                add(f, part)
+    report.findings.extend(_grouped(items) for items in floats.values())
     report.findings.sort(key=Finding.sort_key)
     return report
+
+
+#: Codes reported once per (file, package): the first line, with how many more say the same.
+GROUPED = frozenset({"AL201"})
+
+
+def _grouped(items: list[tuple[Finding, str]]) -> Finding:
+    """One finding for every line of one file where the same package is pinned while torch floats.
+
+    A pyproject with one extra per CUDA/torch combination (unsloth: 174 ``xformers @ URL`` lines in
+    dozens of extras) would otherwise print one warning per line.  The first requirement (in file
+    order) keeps its message, fix and location; the message adds how many more requirements say the
+    same and in which extras or groups.
+    """
+    items = sorted(items, key=lambda item: item[0].sort_key())
+    first = items[0][0]
+    lines = {(f.line, f.column) for f, _ in items}
+    if len(lines) == 1:
+        return first
+    package = first.packages[0] if first.packages else "the package"
+    parts = [p.split(":", 1)[-1] for p in dict.fromkeys(part for _, part in items) if p]
+    where = ""
+    if parts:
+        shown = ", ".join(parts[:5]) + (f" and {len(parts) - 5} more" if len(parts) > 5 else "")
+        where = f" in {len(parts)} extra(s)/group(s): {shown}"
+    message = (f"{first.message} [and {len(lines) - 1} more requirement(s) of this file pin {package} while "
+               f"torch floats{where}]")
+    fix = (first.fix or "") + (f" (likewise for the other {len(lines) - 1} requirement(s): pin torch wherever "
+                               f"{package} is pinned)")
+    return Finding(first.code, first.path, first.line, first.column, message, first.packages, fix=fix,
+                   edit=first.edit)

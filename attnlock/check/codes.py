@@ -70,8 +70,9 @@ _TABLE: tuple[Code, ...] = (
     Code("AL302", "error", "index-variant-mismatch",
          "An index for one CUDA variant is configured while torch is pinned to a build of another."),
     Code("AL303", "warning", "unscoped-extra-index",
-         "`--extra-index-url` lets any package come from either index (dependency confusion; pip takes the "
-         "highest version, uv the first index): scope the index to the packages it serves."),
+         "`--extra-index-url`, or a `[[tool.uv.index]]` without `explicit = true`, lets any package come from "
+         "either index (dependency confusion; pip takes the highest version, uv the first index that has it): "
+         "scope the index to the packages it serves."),
     Code("AL304", "warning", "index-in-constraints",
          "`--index-url` inside a constraints file silently replaces the index given on pip's command line."),
     Code("AL401", "error", "extras-in-constraints",

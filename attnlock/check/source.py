@@ -42,6 +42,7 @@ class Source:
     text: str
     encoding: str = "utf-8"
     bom: bytes = b""
+    writable: bool = True  # False for standard input and /dev/fd/N: nothing to write back to
     _starts: list[int] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -53,8 +54,8 @@ class Source:
 
     @property
     def fixable(self) -> bool:
-        """Only UTF-8 files are rewritten by ``--fix`` (re-encoding is then exact)."""
-        return self.encoding == "utf-8"
+        """Only UTF-8 files are rewritten by ``--fix`` (re-encoding is then exact); never stdin or a pipe."""
+        return self.writable and self.encoding == "utf-8"
 
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset."""
@@ -148,8 +149,40 @@ def decode(path: str, data: bytes) -> Source:
     return Source(path=path, text=text, encoding=encoding, bom=bom)
 
 
+#: The name standard input goes by in findings (``attnlock check -``).
+STDIN = "<stdin>"
+
+#: Paths naming an already-open descriptor (``/dev/fd/3`` from a shell's ``<(...)``, ``/dev/stdin``):
+#: the pipe behind them has a writer, so reading it ends; other pipes and devices are refused.
+_OPEN_DESCRIPTOR = re.compile(r"^/(?:dev/fd|proc/self/fd)/\d+$|^/dev/stdin$")
+
+
+def read_stdin() -> Source:
+    """Read and decode standard input (named :data:`STDIN`), with the same size cap and checks as a file."""
+    import sys
+
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise InputError("standard input is closed", path=STDIN, line=1,
+                         hint="pipe a requirements file in: attnlock check - < requirements.txt")
+    try:
+        data = stream.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=STDIN, line=1) from None
+    source = decode(STDIN, data)
+    source.writable = False
+    return source
+
+
 def read_source(path: str) -> Source:
-    """Read and decode the file at ``path`` with the size cap applied before reading it all."""
+    """Read and decode the file at ``path`` with the size cap applied before reading it all.
+
+    :data:`STDIN` reads standard input; ``/dev/fd/N`` (process substitution) reads that descriptor.
+    """
+    if path == STDIN:
+        return read_stdin()
+    if _OPEN_DESCRIPTOR.match(path):
+        return _read_descriptor(path)
     try:
         # stat first: opening a FIFO or a device would block or read forever.
         if not _is_regular(os.stat(path).st_mode):
@@ -178,6 +211,20 @@ def read_source(path: str) -> Source:
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=path, line=1) from None
     return decode(path, data)
+
+
+def _read_descriptor(path: str) -> Source:
+    """Read ``/dev/fd/N``: a pipe or a regular file already opened by the caller's shell."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise InputError("no such open file descriptor", path=path, line=1) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=path, line=1) from None
+    source = decode(path, data)
+    source.writable = False
+    return source
 
 
 def _is_regular(mode: int) -> bool:

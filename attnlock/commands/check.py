@@ -31,7 +31,11 @@ def run(args: argparse.Namespace) -> int:
     paths: list[str] = []
     for given in args.paths or ["."]:
         # A directory stands for the requirement-like files directly in it.
-        paths.extend(checker.default_paths(given) if os.path.isdir(given) else [given])
+        # "-" is standard input, read as a requirements file.
+        paths.extend(checker.default_paths(given) if given != "-" and os.path.isdir(given) else [given])
+    if args.fix and "-" in paths:
+        raise UsageError("--fix cannot rewrite standard input",
+                         hint="write the input to a file and run attnlock check --fix FILE, or drop --fix")
     if not paths:
         raise UsageError(f"no requirement-like files in {', '.join(args.paths) or 'the current directory'}",
                          hint="pass paths, e.g. attnlock check requirements.txt pyproject.toml")
