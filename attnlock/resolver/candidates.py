@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
+from packaging.markers import Marker
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from attnlock.database.store import Release, TorchVariants, marker_holds, target_environment
@@ -270,16 +271,17 @@ class CandidateSource:
             m = _NAME.match(text)
             if m is None or (name := _canonical(m.group(1))) in skip_set or name not in known:
                 continue
-            r = _parse_requirement(text)
-            if r is None:
+            parts = _split_requirement(text)
+            if parts is None:
                 continue
-            if r.marker is not None:
-                key = (text, extras)
+            req_name, spec, req_extras, marker = parts
+            if marker is not None:
+                key = (marker, extras)
                 if key not in holds:
-                    holds[key] = marker_holds(r.marker, env, extras)
+                    holds[key] = marker_holds(_parse_marker(marker), env, extras)
                 if not holds[key]:
                     continue
-            out.append(_req(r, parent))
+            out.append(Req(req_name, spec, extras=req_extras, parent=parent))
         return tuple(out)
 
     def _env(self) -> dict[str, str]:
@@ -647,6 +649,45 @@ def _canonical(name: str) -> str:
 def _variant_major(label: str) -> int | None:
     v = CudaVariant.parse(label)
     return v.version.major if v.is_cuda and v.version is not None else None
+
+
+_SIMPLE = re.compile(
+    r"\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[(?P<extras>[^\]]*)\])?\s*"
+    r"(?P<spec>\(?\s*[<>=!~][^;()@]*\)?)?\s*(?:;\s*(?P<marker>.+))?\s*$")
+
+
+@functools.lru_cache(maxsize=None)
+def _split_requirement(text: str) -> tuple[str, SpecifierSet, frozenset[str], str | None] | None:
+    """(name, specifier, extras, marker text) of a Requires-Dist line; None when it does not parse.
+
+    Markers repeat across hundreds of releases while version ranges differ, so the two are
+    parsed (and cached) apart; anything unusual goes through :class:`Requirement` itself.
+    """
+    m = _SIMPLE.fullmatch(text)
+    if m is not None:
+        spec_text = (m.group("spec") or "").strip().strip("()").strip()
+        try:
+            spec = _specifier(spec_text)
+        except InvalidSpecifier:
+            m = None
+        else:
+            extras = frozenset(_canonical(e.strip()) for e in (m.group("extras") or "").split(",") if e.strip())
+            return _canonical(m.group("name")), spec, extras, m.group("marker")
+    r = _parse_requirement(text)
+    if r is None:
+        return None
+    return (_canonical(r.name), r.specifier, frozenset(_canonical(e) for e in r.extras),
+            str(r.marker) if r.marker is not None else None)
+
+
+@functools.lru_cache(maxsize=None)
+def _specifier(text: str) -> SpecifierSet:
+    return SpecifierSet(text)
+
+
+@functools.lru_cache(maxsize=None)
+def _parse_marker(text: str) -> Marker:
+    return Marker(text)
 
 
 @functools.lru_cache(maxsize=None)
