@@ -281,6 +281,15 @@ def test_cuda_toml_covers_every_named_cuda(db: Database) -> None:
         for f, info in rel.build_info.items():
             if isinstance(info, dict) and info.get("cuda"):
                 named[Version(str(info["cuda"]))] = f"xformers {rel.version} {f}"
+    lowest = min(r.version for r in db.releases("torch"))
+    for w in db.flash_attn_wheels("flash-attn"):
+        # Labels of a CUDA major only (cu12) name no toolkit; wheels for torch older than refresh.toml's
+        # range (flash-attn 2.0.0-2.0.5's cu113 builds for torch 1.11/1.12) have nothing to pair with.
+        m = Version(w.torch_minor)
+        if re.fullmatch(r"cu\d{3}", w.cuda) and (m.major, m.minor) >= (lowest.major, lowest.minor):
+            cv = CudaVariant.parse(w.cuda)
+            assert cv.version is not None
+            named[cv.version] = f"flash-attn {w.filename}"
     assert len(named) >= 10
     for cuda, where in named.items():
         assert Version(f"{cuda.major}.{cuda.minor}") in toolkits, f"CUDA {cuda} ({where}) is not in cuda.toml"
