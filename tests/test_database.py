@@ -318,3 +318,13 @@ def test_wheel_ships_data_and_loads_it(tmp_path: Path) -> None:
                          env={**env, "PYTHONPATH": str(tmp_path / "site")}, cwd=tmp_path, timeout=120)
     assert res.returncode == 0, res.stderr
     assert int(res.stdout) > 20
+
+
+def test_known_bad_unless_excuses_the_combination() -> None:
+    """xformers 0.0.35 + flash-attn-4 breaks `import xformers.ops` unless flash-attn 2 is installed too."""
+    db = database.load(ROOT / "data")
+    (kb,) = [k for k in db.known_bad() if k.id == "xformers-flash-attn-4-namespace"]
+    broken = {"xformers": Version("0.0.35"), "flash-attn-4": Version("4.0.0b36")}
+    assert kb.matches(broken)
+    assert not kb.matches({**broken, "flash-attn": Version("2.8.3")})
+    assert kb.excused({**broken, "flash-attn": Version("2.8.3")})

@@ -368,9 +368,18 @@ class KnownBad:
     error: str
     fix: str
     evidence: str
+    unless: Mapping[str, SpecifierSet] = field(default_factory=dict)
+
+    def excused(self, versions: Mapping[str, Version]) -> bool:
+        """True when a package named in ``unless`` is present at a matching version (the pair then works)."""
+        return any(name in versions and spec.contains(versions[name], prereleases=True)
+                   for name, spec in self.unless.items())
 
     def matches(self, versions: Mapping[str, Version], gpu: ComputeCapability | None = None) -> bool:
-        """True when every named package is present at a matching version (and the GPU matches)."""
+        """True when every named package is present at a matching version (and the GPU matches),
+        and no ``unless`` package excuses the combination."""
+        if self.excused(versions):
+            return False
         for name, spec in self.packages.items():
             v = versions.get(name)
             if v is None or not spec.contains(v, prereleases=True):
@@ -668,10 +677,12 @@ class Database:
             try:
                 pk = {canonical(k): SpecifierSet(str(s) if s != "*" else "") for k, s in rec["packages"].items()}
                 gpu = rec.get("gpu")
+                unless = {canonical(k): SpecifierSet(str(s) if s != "*" else "")
+                          for k, s in (rec.get("unless") or {}).items()}
                 out.append(KnownBad(
                     id=str(rec["id"]), packages=pk, gpu=SpecifierSet(gpu) if isinstance(gpu, str) else None,
                     reason=str(rec.get("reason", "")), error=str(rec.get("error", "")),
-                    fix=str(rec.get("fix", "")), evidence=_source_text(rec, "evidence"),
+                    fix=str(rec.get("fix", "")), evidence=_source_text(rec, "evidence"), unless=unless,
                 ))
             except (KeyError, AttributeError, InvalidSpecifier):
                 continue

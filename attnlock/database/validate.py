@@ -242,6 +242,15 @@ def _check_references(rel: str, key: str, stem: str, table: str, rec: Mapping[st
                     _as_spec(str(spec))
                 except InvalidSpecifier:
                     yield Problem(rel, f"{key}.packages.{name}", f"malformed specifier {spec!r}")
+        unless = rec.get("unless", {})
+        if not isinstance(unless, dict):
+            yield Problem(rel, f"{key}.unless", "must be a table of package = specifier")
+        else:
+            for name, spec in unless.items():
+                try:
+                    _as_spec(str(spec))
+                except InvalidSpecifier:
+                    yield Problem(rel, f"{key}.unless.{name}", f"malformed specifier {spec!r}")
         if not _is_source(rec.get("evidence")):
             yield Problem(rel, key, "a known-bad combination needs evidence (issue URL)")
     if stem == "signatures" and table == "signature":

@@ -283,7 +283,7 @@ class _Session:
         present = set(result)
         versions = {n: c.version for n, c in result.items()}
         for kb in facts_for(self.db).known_bad():
-            if set(kb.packages) <= present:
+            if set(kb.packages) <= present and not kb.excused(versions):
                 name = next((n for n in kb.packages if n != "torch"), next(iter(kb.packages)))
                 rest = {n: s for n, s in kb.packages.items() if n != name}
                 if not all(s.contains(versions[n], prereleases=True) for n, s in rest.items()):
