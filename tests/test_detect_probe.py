@@ -6,6 +6,7 @@ where one exists; outputs reconstructed from a documented format say so.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -16,11 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from attnlock.commands.detect import render_text
 from attnlock.detect import detect
 from attnlock.detect.catalog import CatalogUnavailable
 from attnlock.detect.nvidia import NVML_CHILD
 from attnlock.detect.ports import CommandResult, Ports, subprocess_runner
 from attnlock.detect.report import Environment
+from attnlock.target import target_from_args
 
 FIXTURES = Path(__file__).parent / "fixtures" / "detect"
 NVIDIA = FIXTURES / "nvidia"
@@ -258,6 +261,48 @@ def test_hanging_nvidia_smi_and_nvml_are_cut_at_the_timeout(tmp_path: Path) -> N
     assert env.driver is not None and env.driver.version == "565.57.01"
 
 
+def test_hanging_nvidia_smi_without_a_driver_file_leaves_gpus_unknown_for_the_real_reason(tmp_path: Path) -> None:
+    """No /proc file, NVML finds no library, nvidia-smi on PATH hangs: never "none … not on PATH"."""
+    root, site, bin_dir = machine(tmp_path)
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\nexec sleep 30\n")
+    smi.chmod(0o755)
+    child = bin_dir / "python-nvml-missing"  # what _nvml_child.py prints where libnvidia-ml is absent
+    child.write_text("#!/bin/sh\necho '{\"error\": \"libnvidia-ml.so.1: cannot open shared object file\"}'\n")
+    child.chmod(0o755)
+    env = run(tmp_path, root, site, bin_dir, subprocess_runner, timeout=0.5, executable=str(child))
+    facts = unknown_facts(env)
+    assert facts["nvidia-smi"] == "nvidia-smi timed out after 0.5 s"
+    assert env.gpus == ()
+    assert "not on PATH" not in env.gpus_source and "timed out after 0.5 s" in env.gpus_source
+    assert "timed out after 0.5 s" in facts["gpus"] and "timed out after 0.5 s" in facts["driver"]
+    assert env.driver is not None and env.driver.version is None  # present or not: not established
+    text = render_text(env)
+    gpus_line = next(line for line in text.splitlines() if line.startswith("GPUs"))
+    assert gpus_line.split()[1] == "unknown" and "nvidia-smi: nvidia-smi timed out after 0.5 s" in gpus_line
+    assert "not on PATH" not in text
+    # Planning treats it as "any GPU", not as "no GPU".
+    target = target_from_args(argparse.Namespace(torch=None, cuda=None, python=None, platform=None, gpu=None,
+                                                 driver=None), environ={}, detected=env)
+    assert target.origin("gpu") is None and target.gpu is None
+
+
+def test_no_driver_names_only_the_checks_made(tmp_path: Path) -> None:
+    root, site, bin_dir = machine(tmp_path, smi=True)
+    message = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n"
+    runner = Replay({("nvml", ""): CommandResult(0, '{"error": "nvmlInit: Driver Not Loaded (9)"}'),
+                     ("nvidia-smi", SMI_QUERY): CommandResult(9, message)})
+    env = run(tmp_path, root, site, bin_dir, runner)
+    assert env.driver is None and env.gpus == ()
+    assert env.gpus_source == ("no NVIDIA driver found (/proc/driver/nvidia/version absent; "
+                               "NVML: nvmlInit: Driver Not Loaded (9); nvidia-smi: exit status 9: "
+                               "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.)")
+    other = tmp_path / "cpu-only"
+    other.mkdir()
+    cpu_only = run(other, *machine(other))
+    assert cpu_only.gpus_source == "no NVIDIA driver found (/proc/driver/nvidia/version absent; nvidia-smi not on PATH)"
+
+
 def test_unreadable_proc_file(tmp_path: Path) -> None:
     root, site, bin_dir = machine(tmp_path)
     (root / "proc/driver/nvidia/version").mkdir(parents=True)  # a directory: reading it fails
@@ -341,14 +386,64 @@ def test_broken_metadata_is_tolerated(tmp_path: Path) -> None:
     assert env.packages["xformers"].built_for is None and "not JSON" in facts["xformers built_for"]
 
 
-def test_corrupt_torch_version_py(tmp_path: Path) -> None:
+def test_corrupt_torch_version_py_falls_back_to_the_metadata_version(tmp_path: Path) -> None:
+    """A download.pytorch.org wheel's METADATA keeps the label: version and variant survive, cuda does not."""
     root, site, bin_dir = machine(tmp_path)
-    install_torch(site, "2.13.0-cpu", "2.13.0+cpu")
-    (site / "torch/version.py").write_text("__version__ = '2.13")
+    install_torch(site, "2.3.1-pypi-cu121", "2.3.1+cu121")
+    (site / "torch/version.py").write_text("__version__ = '2.3")
     env = run(tmp_path, root, site, bin_dir)
-    assert env.torch is not None and env.torch.version is None
-    assert env.torch.dist_version == "2.13.0+cpu" and env.torch.cxx11abi is True
-    assert "not valid Python" in unknown_facts(env)["torch version"]
+    metadata = str(site / "torch-2.3.1+cu121.dist-info" / "METADATA")
+    assert env.torch is not None
+    assert (env.torch.version, env.torch.source) == ("2.3.1+cu121", metadata)
+    assert env.torch.cuda is None and env.torch.cxx11abi is False  # cxx11abi from TorchConfig.cmake, as before
+    assert env.torch.variant == "cu121" and env.torch.variant_source == f"local label of the version ({metadata})"
+    facts = unknown_facts(env)
+    assert "not valid Python" in facts["torch version"] and metadata in facts["torch version"]
+    assert "not valid Python" in facts["torch cuda"]
+    assert "torch variant" not in facts
+    doc = env.to_json()["torch"]
+    assert (doc["version"], doc["cuda"], doc["variant"], doc["source"]) == ("2.3.1+cu121", None, "cu121", metadata)
+    # Planning gets the version and the CUDA variant from the label.
+    target = target_from_args(argparse.Namespace(torch=None, cuda=None, python=None, platform=None, gpu=None,
+                                                 driver=None), environ={}, detected=env)
+    assert str(target.torch) == "==2.3.1+cu121" and str(target.cuda) == "cu121"
+
+
+def test_corrupt_torch_version_py_with_an_unlabelled_metadata_version(tmp_path: Path) -> None:
+    """PyPI's METADATA says 2.3.1 for a CUDA build: the version is known, the variant is not."""
+    root, site, bin_dir = machine(tmp_path)
+    install_torch(site, "2.3.1-pypi-cu121", "2.3.1")
+    (site / "torch/version.py").write_bytes(b"\x00\xff garbage")
+    env = run(tmp_path, root, site, bin_dir)
+    assert env.torch is not None and env.torch.version == "2.3.1" and env.torch.source.endswith("METADATA")
+    assert env.torch.cuda is None and env.torch.variant is None
+    facts = unknown_facts(env)
+    assert "torch cuda" in facts and "no build label in '2.3.1'" in facts["torch variant"]
+    variant_line = next(line for line in render_text(env).splitlines() if line.strip().startswith("variant"))
+    assert variant_line.split()[1] == "unknown"
+
+
+def test_variant_from_label_or_version_py(tmp_path: Path) -> None:
+    expected = {"2.13.0-cpu": ("cpu", "local label"), "2.11.0-pypi-cu130": ("cu130", "local label"),
+                "rocm-2.3.0.dev20240308": ("rocm6.0", "local label")}
+    for build, (variant, how) in expected.items():
+        case = tmp_path / build
+        case.mkdir()
+        root, site, bin_dir = machine(case)
+        install_torch(site, build, "0")
+        env = run(case, root, site, bin_dir)
+        assert env.torch is not None and env.torch.variant == variant, build
+        assert (env.torch.variant_source or "").startswith(how)
+    # A source build ("+git…" or no label) is described by version.py's cuda / hip fields.
+    case = tmp_path / "source-build"
+    case.mkdir()
+    root, site, bin_dir = machine(case)
+    install_torch(site, "2.11.0-pypi-cu130", "2.11.0")
+    version_py = site / "torch/version.py"
+    version_py.write_text(version_py.read_text().replace("'2.11.0+cu130'", "'2.11.0a0+git70d99e9'"))
+    env = run(case, root, site, bin_dir)
+    assert env.torch is not None and env.torch.variant == "cu130"
+    assert env.torch.variant_source == f"{version_py} (cuda)"
 
 
 def test_first_torch_on_the_path_wins(tmp_path: Path) -> None:

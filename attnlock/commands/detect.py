@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from attnlock.detect import detect
+from attnlock.detect import Ports, detect
 from attnlock.detect.report import TAGS_SHOWN, Environment
 
 
@@ -34,6 +34,7 @@ def render_text(env: Environment) -> str:
         row("torch", f"{t.version or 'unknown'} ({build})" if t.version else None, t.source)
         abi = None if t.cxx11abi is None else ("yes" if t.cxx11abi else "no")
         row("  C++11 ABI", abi, t.cxx11abi_source)
+        row("  variant", t.variant, t.variant_source)
         row("  location", t.location, "")
     d = env.driver
     if d is None:
@@ -42,7 +43,8 @@ def render_text(env: Environment) -> str:
         row("NVIDIA driver", d.version, d.source)
         row("  newest CUDA", d.cuda_max, d.cuda_max_source)
     if not env.gpus:
-        row("GPUs", "none", env.gpus_source)
+        # "none" only when the probes said so; a probe that hung or crashed leaves it unknown.
+        row("GPUs", None if any(u.fact == "gpus" for u in env.unknown) else "none", env.gpus_source)
     for g in env.gpus:
         cc = f"sm_{g.compute_capability.replace('.', '')}" if g.compute_capability else "compute capability unknown"
         mem = f", {g.memory_mib} MiB" if g.memory_mib else ""
@@ -57,6 +59,13 @@ def render_text(env: Environment) -> str:
             if t is not None and t.version and bf.get("torch") and bf.get("torch") != t.version:
                 value += f"  <- not the installed torch {t.version}"
         row(name, value, p.source if p.version is None else "")
+    guard = env.guard
+    if guard is not None:
+        if guard.active:
+            value = f"active: constraints {guard.constraints}" + (", UV_CONSTRAINT set" if guard.uv_constraint else "")
+        else:
+            value = "none" + (" (UV_CONSTRAINT still points at attnlock's file)" if guard.uv_constraint else "")
+        row("install guard", value, guard.pip_config)
     width = max(len(r[0]) for r in rows)
     vwidth = min(max(len(r[1]) for r in rows), 60)
     lines = [f"{label:<{width}}  {value:<{vwidth}}  {source}".rstrip() for label, value, source in rows]
@@ -69,7 +78,7 @@ def render_text(env: Environment) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Detect and print; always exit 0 (unknown facts are part of the answer, not failures)."""
-    env = detect()
+    env = detect(Ports.system())
     if args.json:
         sys.stdout.write(json.dumps(env.to_json(all_tags=bool(getattr(args, "all_tags", False))), indent=2) + "\n")
     else:

@@ -11,8 +11,10 @@ Probe order
 -----------
 1. **Interpreter** (:mod:`.interpreter`): ``sys.version_info`` and
    ``sys.implementation``; platform from ``sys.platform`` + ``platform.machine()``
-   (``ATTNLOCK_PYTHON`` / ``ATTNLOCK_PLATFORM`` override); libc through
-   ``packaging._manylinux`` (``os.confstr``) then ``packaging._musllinux``;
+   (``ATTNLOCK_PYTHON`` / ``ATTNLOCK_PLATFORM`` override); glibc through
+   ``packaging._manylinux``, then ``os.confstr("CS_GNU_LIBC_VERSION")``, then
+   ``platform.libc_ver()`` (the private packaging module may move: the standard
+   library answers then); musl through ``packaging._musllinux``;
    wheel tags from ``packaging.tags.sys_tags()``.
 2. **Installed distributions** (:mod:`.distributions`): one scan of
    ``*.dist-info``/``*.egg-info`` folder names on ``sys.path`` (first wins, as
@@ -21,7 +23,10 @@ Probe order
    reported.
 3. **torch** (:mod:`.torchfiles`): the ``torch`` folder first on ``sys.path``;
    ``torch/version.py`` parsed with ``ast`` (``__version__`` with its local label,
-   ``cuda``, ``hip``, ``rocm``, ``xpu``, ``git_version``); the C++11 ABI flag from
+   ``cuda``, ``hip``, ``rocm``, ``xpu``, ``git_version``) — if it is unreadable or
+   corrupt, the version from the dist METADATA, ``cuda`` unknown with the reason;
+   the variant (``cu121``, ``cpu``, ``rocm6.0``) from the version's local label,
+   else version.py's ``cuda``/``hip``/``xpu``; the C++11 ABI flag from
    ``compiled_with_cxx11_abi`` in ``torch/__init__.py`` (a literal since 2.7),
    else ``-D_GLIBCXX_USE_CXX11_ABI`` in ``share/cmake/Torch/TorchConfig.cmake``;
    else unknown.
@@ -57,6 +62,11 @@ Probe order
       ``attnlock.database``), read only when a GPU has a name but no capability,
       or the driver is known but not its newest CUDA.
 
+6. **Install guard** (:mod:`.installguard`): whether ``attnlock activate`` guards the
+   environment at ``Ports.prefix`` (``sys.prefix`` for :meth:`Ports.system`) — its
+   ``pip.conf`` block, ``attnlock/constraints.txt`` and ``UV_CONSTRAINT`` — read as files,
+   with the answer ``attnlock.install.guard.status()`` gives.
+
 Every command runs through the :class:`~attnlock.detect.ports.Ports` runner
 (argv list, no shell, ``Ports.timeout`` seconds, 3 by default); a hang, a crash,
 garbage output or an unreadable file makes that fact unknown with the reason.
@@ -64,9 +74,12 @@ garbage output or an unreadable file makes that fact unknown with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from attnlock.detect.catalog import Catalog, DatabaseCatalog
 from attnlock.detect.distributions import scan
-from attnlock.detect.interpreter import os_of, probe_interpreter
+from attnlock.detect.installguard import probe_guard
+from attnlock.detect.interpreter import GLIBC_PROBES, GlibcProbe, os_of, probe_interpreter
 from attnlock.detect.nvidia import probe_nvidia
 from attnlock.detect.packages import probe_packages
 from attnlock.detect.ports import CommandResult, Ports, subprocess_runner
@@ -77,17 +90,20 @@ __all__ = ["CommandResult", "Environment", "Ports", "detect", "subprocess_runner
 
 
 def detect(ports: Ports | None = None, *, catalog: Catalog | None = None,
-           sys_platform: str | None = None, machine: str | None = None) -> Environment:
+           sys_platform: str | None = None, machine: str | None = None,
+           glibc_probes: Sequence[tuple[str, GlibcProbe]] = GLIBC_PROBES) -> Environment:
     """Describe the machine and interpreter behind ``ports`` (default: this one)."""
     ports = ports or Ports.system()
     if catalog is None and ports.use_database:
         catalog = DatabaseCatalog()
-    interp = probe_interpreter(ports.environ, sys_platform=sys_platform, machine=machine)
+    interp = probe_interpreter(ports.environ, sys_platform=sys_platform, machine=machine,
+                               glibc_probes=glibc_probes)
     found = scan(ports.sys_path)
     torch, torch_unknown = probe_torch(locate(tuple(ports.sys_path), found.get("torch")))
     packages, package_unknown = probe_packages(found)
     nvidia = probe_nvidia(ports, catalog, os_of(interp.platform))
-    unknown: list[Unknown] = [*interp.unknown, *torch_unknown, *package_unknown, *nvidia.unknown]
+    guard, guard_unknown = probe_guard(ports.prefix, ports.environ)
+    unknown: list[Unknown] = [*interp.unknown, *torch_unknown, *package_unknown, *nvidia.unknown, *guard_unknown]
     return Environment(
         python=interp.python,
         platform=interp.platform,
@@ -101,4 +117,5 @@ def detect(ports: Ports | None = None, *, catalog: Catalog | None = None,
         gpus_source=nvidia.gpus_source,
         packages=packages,
         unknown=tuple(unknown),
+        guard=guard,
     )

@@ -228,6 +228,11 @@ class _Probe:
         self.gpus: list[_Gpu] | None = None
         self.gpus_source: str | None = None
         self.evidence: list[str] = []  # why we believe a driver is present
+        # Probes that answered "no driver here" (absent file, not on PATH, "Driver Not Loaded"),
+        # and probes that could not answer at all (timed out, crashed, garbage): the latter make
+        # the driver and GPUs unknown instead of "none".
+        self.no_driver: list[str] = []
+        self.inconclusive: list[str] = []
 
     # -- sources, in order
 
@@ -271,6 +276,8 @@ class _Probe:
             try:
                 text = self.ports.read_text(path)
             except FileNotFoundError:
+                if path.startswith("/proc/"):
+                    self.no_driver.append(f"{path} absent")
                 continue
             except OSError as exc:
                 self.evidence.append(path)
@@ -290,16 +297,20 @@ class _Probe:
         argv = [self.ports.executable, "-I", str(NVML_CHILD)]
         result = self.ports.run(argv, self.ports.timeout)
         if result.error is not None or result.returncode != 0:
+            # The child always prints JSON and exits 0 unless it hung, crashed or never started.
             why = result.error or f"exit status {result.returncode}: {(result.stderr or result.stdout).strip()[-200:]}"
             self.unknown.append(Unknown("nvml", why))
+            self.inconclusive.append(f"NVML: {why}")
             return
         try:
             data = parse_nvml_json(result.stdout)
         except InputError as exc:
             self.unknown.append(Unknown("nvml", exc.render()))
+            self.inconclusive.append(f"NVML: {exc.render()}")
             return
         if "error" in data:
             self.unknown.append(Unknown("nvml", str(data["error"])))
+            self.no_driver.append(f"NVML: {data['error']}")
             return
         self.evidence.append("NVML")
         driver = data.get("driver")
@@ -330,15 +341,19 @@ class _Probe:
         source = "nvidia-smi --query-gpu"
         if result.error is not None:
             self.unknown.append(Unknown("nvidia-smi", result.error))
+            self.inconclusive.append(f"nvidia-smi: {result.error}")
             return
         if result.returncode != 0:
+            # nvidia-smi ran and refused ("couldn't communicate with the NVIDIA driver"): an answer.
             first = output.splitlines()[0][:200] if output else "(no output)"
             self.unknown.append(Unknown("nvidia-smi", f"exit status {result.returncode}: {first}"))
+            self.no_driver.append(f"nvidia-smi: exit status {result.returncode}: {first}")
             return
         try:
             rows = parse_smi_csv(result.stdout, fields, source=source)
         except InputError as exc:
             self.unknown.append(Unknown("nvidia-smi", exc.render()))
+            self.inconclusive.append(f"nvidia-smi: {exc.render()}")
             return
         self.evidence.append("nvidia-smi")
         if self.driver is None:
@@ -422,6 +437,8 @@ class _Probe:
             if self.os_name == "linux":
                 self.proc()
             smi = self.ports.which("nvidia-smi")
+            if smi is None:
+                self.no_driver.append("nvidia-smi not on PATH")
             # On Linux the kernel module's /proc file is the cheap yes/no: without it (and
             # without nvidia-smi or WSL's driver libraries) no process is started at all.
             wsl = self.os_name == "linux" and self.ports.path("/usr/lib/wsl/lib/libnvidia-ml.so.1").exists()
@@ -439,7 +456,18 @@ class _Probe:
         return self.result()
 
     def result(self) -> NvidiaFacts:
-        if self.driver_none:
+        undecided = (not self.driver_none and self.driver is None and not self.evidence
+                     and self.cuda_max is None and bool(self.inconclusive))
+        if undecided:
+            # No probe found a driver, but one that could have (a hanging nvidia-smi, a crashed
+            # NVML child) never answered: neither "no driver" nor "no GPU" is known.
+            why = "; ".join(self.inconclusive)
+            driver = DriverFacts(None, None, "not established (see unknown)", None)
+            self.unknown.append(Unknown("driver", f"could not tell whether an NVIDIA driver is present: {why}"))
+            if self.gpus is None:
+                self.unknown.append(Unknown("gpus", f"no probe could list them: {why}"))
+                return NvidiaFacts(driver, (), f"not established: {why}", self.unknown)
+        elif self.driver_none:
             driver = None
         elif self.driver is None and not self.evidence and self.cuda_max is None:
             driver = None  # no NVIDIA driver: an ordinary state
@@ -452,7 +480,9 @@ class _Probe:
         if self.gpus is None:
             gpus: list[_Gpu] = []
             if driver is None:
-                source = self.driver_source if self.driver_none else "no NVIDIA driver found (/proc/driver/nvidia/version absent, nvidia-smi not on PATH)"
+                # Only what was actually checked, as it came out (never a check that was not made).
+                checked = "; ".join(self.no_driver) or "no probe found one"
+                source = self.driver_source if self.driver_none else f"no NVIDIA driver found ({checked})"
                 if self.os_name == "macos":
                     source = "macOS: no NVIDIA driver"
             else:

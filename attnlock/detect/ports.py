@@ -1,6 +1,6 @@
 """The outside world detection reads: a filesystem root, environment variables, a command runner.
 
-Detection never touches ``/``, ``os.environ`` or ``subprocess`` directly; it asks
+Detection never touches ``/``, ``os.environ``, ``sys.prefix`` or ``subprocess`` directly; it asks
 a :class:`Ports` object.  Production uses :func:`Ports.system`; tests build one
 over a temporary directory, a dict and a runner that replays captured outputs
 (or a real script that hangs), so no internal needs patching.
@@ -79,13 +79,15 @@ class Ports(NamedTuple):
     timeout: float = DEFAULT_TIMEOUT
     #: whether to consult data/ for facts the machine does not tell (GPU name → capability)
     use_database: bool = True
+    #: the Python environment's prefix (``sys.prefix``) whose install guard is reported; None: not asked
+    prefix: Path | None = None
 
     @classmethod
     def system(cls) -> Ports:
         """The running machine: ``/``, ``os.environ``, real subprocesses, this interpreter's sys.path."""
         # "" on sys.path is the working directory (python -m, -c): imports look there first.
         path = tuple(entry or os.getcwd() for entry in sys.path)
-        return cls(Path("/"), dict(os.environ), subprocess_runner, path, sys.executable)
+        return cls(Path("/"), dict(os.environ), subprocess_runner, path, sys.executable, prefix=Path(sys.prefix))
 
     def path(self, absolute: str) -> Path:
         """A system path (``/proc/...``) under :attr:`root`."""

@@ -51,7 +51,9 @@ class TorchFacts(NamedTuple):
     cxx11abi: bool | None
     cxx11abi_source: str | None
     location: str | None
-    source: str
+    source: str  # where ``version`` was read: torch/version.py, else the dist METADATA
+    variant: str | None = None  # build variant label: cpu, cu121, rocm6.0, xpu
+    variant_source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,7 +69,22 @@ class TorchFacts(NamedTuple):
             "cxx11abi_source": self.cxx11abi_source,
             "location": self.location,
             "source": self.source,
+            "variant": self.variant,
+            "variant_source": self.variant_source,
         }
+
+
+class GuardFacts(NamedTuple):
+    """The ``attnlock activate`` install guard of the environment (as ``attnlock.install.guard.status``)."""
+
+    active: bool
+    pip_config: str
+    constraints: str | None
+    uv_constraint: bool  # UV_CONSTRAINT points at the guard's constraints file
+
+    def to_json(self) -> dict[str, Any]:
+        return {"active": self.active, "pip_config": self.pip_config, "constraints": self.constraints,
+                "uv_constraint": self.uv_constraint}
 
 
 class DriverFacts(NamedTuple):
@@ -133,6 +150,7 @@ class Environment(NamedTuple):
     gpus_source: str
     packages: dict[str, PackageFacts]
     unknown: tuple[Unknown, ...] = ()
+    guard: GuardFacts | None = None  # None: no environment prefix was given to look at
 
     def to_json(self, *, all_tags: bool = False) -> dict[str, Any]:
         """The ``detect --json`` document (``shared/CLI.md``)."""
@@ -153,5 +171,6 @@ class Environment(NamedTuple):
             "gpus": [g.to_json() for g in self.gpus],
             "gpus_source": self.gpus_source,
             "packages": {name: p.to_json() for name, p in sorted(self.packages.items())},
+            "guard": self.guard.to_json() if self.guard else None,
             "unknown": [u.to_json() for u in self.unknown],
         }

@@ -25,6 +25,8 @@ _ABI_FUNCTION = (
     r"(?m)^def compiled_with_cxx11_abi\(\)[^:]*:\s*\n(?:\s+(?:r?\"\"\"[^\n]*\"\"\"|#[^\n]*)\n)*\s+return\s+(\S+)\s*$"
 )
 _ABI_CMAKE = r"-D_GLIBCXX_USE_CXX11_ABI=([01])"
+# The local labels torch builds carry (the forms attnlock.model.CudaVariant parses); "+git1234" is none.
+_LABEL = r"cpu|xpu|cu\d{2,3}|rocm\d+(?:\.\d+){0,2}"
 
 
 def parse_version_py(text: str, source: str = "torch/version.py") -> dict[str, Any]:
@@ -102,9 +104,9 @@ def probe_torch(where: TorchLocation) -> tuple[TorchFacts | None, list[Unknown]]
     unknown: list[Unknown] = []
     if where.package is None and where.dist is None:
         return None, unknown
-    dist_version = None
+    dist_version = dist_source = None
     if where.dist is not None:
-        dist_version, _src, problem = read_version(where.dist)
+        dist_version, dist_source, problem = read_version(where.dist)
         if problem:
             unknown.append(Unknown("torch dist_version", problem))
     if where.package is None:
@@ -113,12 +115,13 @@ def probe_torch(where: TorchLocation) -> tuple[TorchFacts | None, list[Unknown]]
                           str(where.dist.info) if where.dist else "unknown"), unknown
     version_py = where.package / "version.py"
     fields: dict[str, Any] = {}
+    version_py_problem: str | None = None
     try:
         fields = parse_version_py(_read(version_py), str(version_py))
     except OSError as exc:
-        unknown.append(Unknown("torch version", f"{version_py}: {exc.strerror or exc}"))
+        version_py_problem = f"{version_py}: {exc.strerror or exc}"
     except InputError as exc:
-        unknown.append(Unknown("torch version", exc.render()))
+        version_py_problem = exc.render()
 
     def text_field(name: str) -> str | None:
         value = fields.get(name)
@@ -138,9 +141,25 @@ def probe_torch(where: TorchLocation) -> tuple[TorchFacts | None, list[Unknown]]
     if abi is None:
         unknown.append(Unknown("torch cxx11abi", "neither torch/__init__.py (compiled_with_cxx11_abi) nor "
                                                  "share/cmake/Torch/TorchConfig.cmake (-D_GLIBCXX_USE_CXX11_ABI) tells"))
+    version, source = text_field("__version__") or None, str(version_py)
+    if version_py_problem is not None:
+        # The build facts (cuda, hip, …) live only in version.py; the version itself is also in
+        # the dist METADATA (with the local label for download.pytorch.org wheels, without for PyPI's).
+        if dist_version is not None and dist_source is not None:
+            version, source = dist_version, dist_source
+            unknown.append(Unknown("torch version", f"{version_py_problem}; version read from {dist_source}"))
+        else:
+            unknown.append(Unknown("torch version", version_py_problem))
+            source = str(where.dist.info) if where.dist else str(version_py)
+        unknown.append(Unknown("torch cuda", f"only torch/version.py records it: {version_py_problem}"))
+    variant, variant_source = torch_variant(version, source, fields if version_py_problem is None else None)
+    if variant is None:
+        why = (f"no build label in {version!r} and torch/version.py unreadable" if version
+               else "neither torch/version.py nor the dist METADATA gave a version")
+        unknown.append(Unknown("torch variant", why))
     debug = fields.get("debug")
     return TorchFacts(
-        version=text_field("__version__") or None,
+        version=version,
         dist_version=dist_version,
         cuda=text_field("cuda"),
         hip=text_field("hip"),
@@ -151,5 +170,31 @@ def probe_torch(where: TorchLocation) -> tuple[TorchFacts | None, list[Unknown]]
         cxx11abi=abi,
         cxx11abi_source=abi_source,
         location=str(where.package),
-        source=str(version_py) if fields else (str(where.dist.info) if where.dist else str(version_py)),
+        source=source,
+        variant=variant,
+        variant_source=variant_source,
     ), unknown
+
+
+def torch_variant(version: str | None, version_source: str,
+                  fields: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """``(label, source)`` of the build variant: the version's local label, else version.py's cuda/hip/xpu.
+
+    ``fields`` is None when version.py could not be read: then only a label can tell, and
+    a version without one (PyPI's METADATA says ``2.3.1`` for a CUDA build) leaves it unknown.
+    """
+    label = (version or "").partition("+")[2].lower()
+    if re.fullmatch(_LABEL, label):
+        return label, f"local label of the version ({version_source})"
+    if fields is None:
+        return None, None
+    cuda, hip, xpu = (fields.get(k) for k in ("cuda", "hip", "xpu"))
+    m = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+)*", cuda) if isinstance(cuda, str) else None
+    if m:
+        return f"cu{m.group(1)}{m.group(2)}", f"{version_source} (cuda)"
+    m = re.match(r"(\d+\.\d+)", hip) if isinstance(hip, str) else None
+    if m:
+        return f"rocm{m.group(1)}", f"{version_source} (hip)"
+    if isinstance(xpu, str) and xpu:
+        return "xpu", f"{version_source} (xpu)"
+    return "cpu", f"{version_source} (no cuda, hip or xpu)"
