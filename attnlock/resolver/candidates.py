@@ -420,7 +420,13 @@ class CandidateSource:
 
     def _xformers(self) -> list[Candidate]:
         out: list[Candidate] = []
+        torches = {str(v) for v in self._torch_versions()}
         for rel in reversed(self.db.releases("xformers")):
+            needed = {str(bi["torch"]).split("+")[0] for bi in rel.build_info.values()
+                      if isinstance(bi, dict) and isinstance(bi.get("torch"), str)}
+            needed |= {str(t.public) for t, _v, _s in self.db.xformers_index_builds(rel.version)}
+            if needed and not needed & torches:
+                continue  # every build of this release needs a torch the target rules out
             if not self._release_ok(rel):
                 continue
             pypi = self._xformers_pypi(rel)
@@ -575,14 +581,18 @@ class CandidateSource:
         out: list[Candidate] = []
         # Releases without an exact torch pin come last: a pinned pairing is a checked fact.
         unpinned: list[Candidate] = []
+        torches = self._torch_versions()
         for rel in reversed(self.db.releases(name)):
+            every = self._deps(rel, parent=f"{name} {rel.version}")
+            treq = next((d for d in every if d.name == "torch"), None)
+            pinned = _exact(treq.specifier) if treq is not None else None
+            if pinned is not None and pinned not in torches:
+                continue  # paired with a torch the target rules out
             if not self._release_ok(rel):
                 continue
-            treq = rel.requirement_on("torch", self._platform, self._python)
-            pinned = _exact(treq.specifier) if treq is not None else None
-            base = self._deps(rel, skip=["torch"], parent=f"{name} {rel.version}")
+            base = tuple(d for d in every if d.name != "torch")
             if pinned is None:
-                deps = base + ((_req(treq, f"{name} {rel.version}"),) if treq is not None else ())
+                deps = base + ((treq,) if treq is not None else ())
                 why = "Requires-Dist" if treq is not None else (
                     "declares no torch requirement, so attnlock cannot check it against the planned torch; "
                     "no release pinned to that torch fits")
