@@ -31,6 +31,7 @@ def render_constraints(plan: Plan, *, command: str) -> str:
         f"# Target: {target_words(plan)}",
         f"# Regenerate: {command}",
         "# Use: pip install -c THIS_FILE <packages>   or   uv pip install -c THIS_FILE <packages>",
+        "#      (or export PIP_CONSTRAINT / UV_CONSTRAINT=THIS_FILE; uv reads no pip configuration)",
     ]
     if plan.indexes:
         names = sorted({p for ix in plan.indexes for p in ix.packages})
@@ -43,6 +44,8 @@ def render_constraints(plan: Plan, *, command: str) -> str:
             "# can be installed instead of the one you meant (dependency confusion).  Safer with uv: an",
             "# explicit index routed to these packages only: attnlock generate --format uv (or --pyproject).",
         ]
+        out.append("# Pass this file to uv with -c directly: uv ignores index lines in a file reached through "
+                   "a nested -c.")
         out += [f"--extra-index-url {ix.url}" for ix in plan.indexes]
     for note in plan.notes:
         out.append(f"# note: {note}")
