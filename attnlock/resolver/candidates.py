@@ -491,10 +491,13 @@ class CandidateSource:
         out: list[Candidate] = []
         py = self._python.cp_tag if self._python is not None else None
         plat = str(self._platform) if self._platform is not None else None
+        archs_of: dict[str, dict[str, list[str]]] = {}
         for rec in reversed(self.db.curated_records("flash_attn", "release")):  # newest first
             if canonical(str(rec.get("package", "flash-attn"))) != "flash-attn":
                 continue
             version = rec.get("version")
+            if isinstance(rec.get("archs_by_cuda"), dict):
+                archs_of[str(version)] = rec["archs_by_cuda"]
             if plat is not None and plat not in rec.get("platforms", ["linux-x86_64"]):
                 self.reject("flash-attn", f"flash-attn {version}", "platform",
                             f"flash-attn {version} has no prebuilt wheel for {plat}")
@@ -515,6 +518,14 @@ class CandidateSource:
             if not gpu_ok[w.version] or (w.version, w.local_label) in seen or (
                     w.version.is_prerelease and "flash-attn" not in self.allow_pre):
                 continue
+            sass = archs_of.get(str(w.version), {}).get(w.cuda)
+            if self.target.gpu is not None and isinstance(sass, list) and sass:
+                archs = [ComputeCapability.parse(a) for a in sass if isinstance(a, str)]
+                if archs and not _arch_runs(archs, self.target.gpu):
+                    self.reject("flash-attn", f"flash-attn {w.version}+{w.local_label}", "gpu",
+                                f"flash-attn {w.version} wheels for {w.cuda} have no kernels for {self.target.gpu}"
+                                f"{self._gpu_suffix()} (built for {', '.join(str(a) for a in archs)})")
+                    continue
             seen.add((w.version, w.local_label))
             build = f"flash-attn {w.version}+{w.local_label}"
             major = _cuda_major(w.cuda)

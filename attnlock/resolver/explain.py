@@ -64,6 +64,8 @@ def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
         if not source.candidates(root.name, root.extras):
             if root.name == "torch" or not relaxed.candidates(root.name, root.extras):
                 return explain_empty(session, root.name, source if root.name == "torch" else relaxed, roots)
+            if any(r.filter in ("gpu", "driver") for r in source.rejections.get(root.name, [])):
+                return explain_empty(session, root.name, source, roots)  # built, but not for this GPU
     # 2. A package with no build for the target's torch.
     torch_roots = [r for r in roots if r.name == "torch"]
     for root in roots:
@@ -72,7 +74,8 @@ def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
         try:
             _run(source, [*torch_roots, root])
         except _Impossible as exc:
-            return _no_build_for_torch(session, root, [*torch_roots, root], exc.causes, applied, search=search)
+            return _no_build_for_torch(session, root, [*torch_roots, root], exc.causes, applied, search=search,
+                                       source=source)
     # 3. The wanted packages conflict with each other.
     lines = _cause_lines(causes)
     message = "the wanted packages need different torch builds: " + "; ".join(lines) if lines else \
@@ -82,7 +85,7 @@ def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
 
 def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
                         causes: list[tuple[Req, Candidate | None]], applied: list[Exclusion], *,
-                        search: bool = True) -> NoPlanError:
+                        search: bool = True, source: CandidateSource | None = None) -> NoPlanError:
     target = session.target
     torch_words = _torch_words(session)
     name = root.name + (str(root.specifier) if root.specifier else "")
@@ -92,6 +95,10 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
                    + "; ".join(_cause_lines(causes)))
     elif torch_words:
         message = f"no {name} release was built for {torch_words}"
+        gpu_misses = [r.message for r in (source.rejections.get(root.name, []) if source else [])
+                      if r.filter == "gpu"]
+        if gpu_misses and target.gpu is not None:
+            message += f" that runs on {target.gpu} ({gpu_misses[0]})"
     else:
         lines = _cause_lines(causes)
         message = f"no {name} build fits the target" + (": " + "; ".join(lines) if lines else "")
