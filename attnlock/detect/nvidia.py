@@ -341,7 +341,7 @@ class _Probe:
         source = "nvidia-smi --query-gpu"
         if result.error is not None:
             self.unknown.append(Unknown("nvidia-smi", result.error))
-            self.inconclusive.append(f"nvidia-smi: {result.error}")
+            self.inconclusive.append(result.error)  # names the program: "nvidia-smi timed out after 3 s"
             return
         if result.returncode != 0:
             # nvidia-smi ran and refused ("couldn't communicate with the NVIDIA driver"): an answer.
