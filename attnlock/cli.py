@@ -90,7 +90,7 @@ def _args_verify(p: argparse.ArgumentParser) -> None:
 # name -> (help line, argument adder).  A command is listed here only once its
 # capability works: no placeholders.
 def _args_generate(p: argparse.ArgumentParser) -> None:
-    from attnlock.commands.generate import add_arguments  # standard library only at import
+    from attnlock.commands.generate import add_arguments  # imports only errors/model (packaging) at import
 
     add_target_options(p)
     add_arguments(p)
