@@ -9,12 +9,15 @@ what the file says, ``AL3xx`` indexes, ``AL4xx`` constraints-file hazards.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Code:
-    """One finding code: identifier, severity (``error`` / ``warning``), short name, meaning."""
+class Code(NamedTuple):
+    """One finding code: identifier, severity (``error`` / ``warning``), short name, meaning.
+
+    A NamedTuple, not a frozen dataclass: equally immutable, and about a millisecond cheaper to
+    create on the import path of every ``attnlock check`` run.
+    """
 
     code: str
     severity: str

@@ -15,8 +15,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -30,7 +29,7 @@ from attnlock.model import CudaVariant, Platform, Target, canonical
 
 if TYPE_CHECKING:
     from attnlock.database import Database, Release
-    from attnlock.database.store import FlashAttnWheel, KnownBad
+    from attnlock.database.store import FileInfo, FlashAttnWheel, KnownBad
 
 _VARIANT_LABEL = re.compile(r"^(cu\d{2,3}|cpu|rocm\d+(?:\.\d+){0,2}|xpu)$")
 #: flash-attn's local label: ``cu123torch2.4cxx11abiFALSE`` (Dao-AILab releases) or ``cu128torch2.11``
@@ -116,15 +115,22 @@ def _spec_text(spec: SpecifierSet) -> str:
     return str(spec) or "(any version)"
 
 
-@dataclass
 class _Pin:
-    """What the active entries of one package say in one environment."""
+    """What the active entries of one package say in one environment.
 
-    name: str
-    entries: list[Entry]
-    exact: Version | None
-    spec: SpecifierSet
-    override: bool
+    A plain class, like the other records private to this module (NamedTuples): a dataclass
+    costs about a millisecond to create at import, on the path every pre-commit run pays.
+    """
+
+    __slots__ = ("name", "entries", "exact", "spec", "override")
+
+    def __init__(self, name: str, entries: list[Entry], exact: Version | None, spec: SpecifierSet,
+                 override: bool) -> None:
+        self.name = name
+        self.entries = entries
+        self.exact = exact
+        self.spec = spec
+        self.override = override
 
     @property
     def entry(self) -> Entry:
@@ -257,8 +263,7 @@ def _index_fix(iset: InstallSet, label: str | None, name: str, db: Database | No
     return f"pip install --index-url {where} --extra-index-url <your default index> -r {iset.name}"
 
 
-@dataclass(frozen=True)
-class _FaLabel:
+class _FaLabel(NamedTuple):
     """A flash-attn local label: ``cu{X}torch{Y.Z}`` with or without ``cxx11abi{TRUE|FALSE}``."""
 
     cuda: str | None  # "cu123", "cu12"; None when the label names no CUDA
@@ -478,20 +483,54 @@ def _memo(db: Database) -> dict[tuple[object, ...], object]:
 
 
 def _reqs(db: Database, rel: Release, env: Env | None, extras: Iterable[str] = ()) -> tuple[Requirement, ...]:
-    """``rel.requirements`` for ``env`` (None: any platform), memoised per database."""
+    """``rel.requirements`` for ``env`` (None: any platform), memoised per database.
+
+    The answer depends only on the metadata record read for the platform and on the marker
+    variables its Requires-Dist mention, so environments that differ in nothing a marker reads
+    share one evaluation (most Requires-Dist never name the Python).
+    """
     cache = _REQS.get(db)
     if cache is None:
         cache = _REQS[db] = {}
     ex = frozenset(extras)
     key = (rel.package, rel.version, env, ex)
     found = cache.get(key)
+    if found is not None:
+        return found
+    shared: tuple[object, ...] | None = None
+    if env is not None:
+        rec = rel.metadata_for(env.platform)
+        if rec is not None:
+            py_dep, plat_dep = _dependence(cache, rec)
+            shared = ("env", id(rec), env.python if py_dep else None, env.platform if plat_dep else None, ex)
+            found = cache.get(shared)
     if found is None:
         found = rel.requirements(env.platform if env else None, env.python if env else None, ex)
         # Equal lists share one tuple, so callers may compare them by identity.
         # (The requirements are the metadata record's own parsed objects, so their ids identify them.)
         found = cache.setdefault(("=", rel.package, rel.version, tuple(id(r) for r in found)), found)
-        cache[key] = found
+        if shared is not None:
+            cache[shared] = found
+    cache[key] = found
     return found
+
+
+#: Words in a Requires-Dist marker that make it depend on the Python or on the platform (conservative:
+#: ``platform_python_implementation`` counts for both).
+_PY_WORDS = ("python", "implementation")
+_PLATFORM_WORDS = ("platform", "sys_", "os_name")
+
+
+def _dependence(cache: dict[tuple[object, ...], tuple[Requirement, ...]], rec: object) -> tuple[bool, bool]:
+    """Whether any marker of ``rec``'s Requires-Dist reads the Python, the platform (memoised by identity)."""
+    key = ("dep", id(rec))
+    found = cache.get(key)
+    if found is None or found[0] is not rec:
+        texts = [t.split(";", 1)[1] for t in getattr(rec, "requires_dist", ()) if ";" in t]
+        py = any(w in t for t in texts for w in _PY_WORDS)
+        plat = any(w in t for t in texts for w in _PLATFORM_WORDS)
+        found = cache[key] = (rec, py, plat)  # type: ignore[assignment]
+    return found[1], found[2]  # type: ignore[return-value]
 
 
 def _req_on(db: Database, rel: Release, name: str, env: Env | None) -> Requirement | None:
@@ -505,8 +544,7 @@ def _db_releases(db: Database | None, name: str) -> tuple[Release, ...]:
     return db.releases(name) if db is not None else ()
 
 
-@dataclass(frozen=True)
-class _Demand:
+class _Demand(NamedTuple):
     spec: SpecifierSet
     root: str  # the file's package whose requirements lead here
     via: str  # the package whose metadata says it ("" when root itself)
@@ -723,22 +761,35 @@ def _build_torches(rel: Release, env: Env) -> frozenset[Version]:
 
 
 def _compute_build_torches(rel: Release, env: Env) -> set[Version]:
-    infos = rel.build_info or {}
-    files = {f.filename: f for f in rel.files}
     chosen: set[Version] = set()
     fallback: set[Version] = set()
+    for file, v in _build_files(rel):
+        fallback.add(v)
+        if file is not None and file.runs_on(env.platform, env.python):
+            chosen.add(v)
+    return chosen or fallback
+
+
+_BUILD_FILES: dict[int, tuple[object, tuple[tuple[FileInfo | None, Version], ...]]] = {}
+
+
+def _build_files(rel: Release) -> tuple[tuple[FileInfo | None, Version], ...]:
+    """``rel``'s build info parsed once: (its wheel file, the torch it was compiled against) per entry."""
+    infos = rel.build_info or {}
+    found = _BUILD_FILES.get(id(infos))
+    if found is not None and found[0] is infos:
+        return found[1]
+    files = {f.filename: f for f in rel.files}
+    out: list[tuple[FileInfo | None, Version]] = []
     for filename, info in infos.items():
         if not isinstance(info, dict) or not isinstance(info.get("torch"), str):
             continue
         try:
-            v = Version(info["torch"])
+            out.append((files.get(filename), Version(info["torch"])))
         except ValueError:
             continue
-        fallback.add(v)
-        f = files.get(filename)
-        if f is not None and f.runs_on(env.platform, env.python):
-            chosen.add(v)
-    return chosen or fallback
+    _BUILD_FILES[id(infos)] = (infos, tuple(out))
+    return tuple(out)
 
 
 def build_rules(iset: InstallSet, env: Env, db: Database, pins: dict[str, _Pin]) -> list[Finding]:
