@@ -186,9 +186,13 @@ def _fill_from_detection(env: Environment, missing: list[str], fields: dict[str,
         fields["torch"] = parse_specifier(f"=={version}")
         origins["torch"] = "detected"
         if "cuda" in missing:
-            variant = _torch_variant(torch.version, torch.cuda, torch.hip)
-            if variant is not None:
-                fields["cuda"], origins["cuda"] = variant, "detected"
+            # Detection decided the build variant (local label, else version.py's cuda/hip/xpu);
+            # None means it could not tell, which must stay "any", never "cpu".
+            if torch.variant:
+                try:
+                    fields["cuda"], origins["cuda"] = CudaVariant.parse(torch.variant), "detected"
+                except UsageError:
+                    pass  # a label attnlock does not know (a source build's "+git1234"): any
     if "python" in missing and env.python.version:
         fields["python"] = PythonVersion.parse(env.python.version)
         origins["python"] = "detected"
@@ -207,19 +211,3 @@ def _fill_from_detection(env: Environment, missing: list[str], fields: dict[str,
             fields["gpu"] = ComputeCapability.parse(lowest.compute_capability or "")
             fields["gpu_name"] = lowest.name
             origins["gpu"] = "detected" if len(env.gpus) == 1 else f"detected (lowest of {len(env.gpus)} GPUs)"
-
-
-def _torch_variant(version: str, cuda: str | None, hip: str | None) -> CudaVariant | None:
-    """The build variant of an installed torch: its local label, else version.py's cuda/hip."""
-    label = version.partition("+")[2]
-    if label:
-        try:
-            return CudaVariant.parse(label)
-        except UsageError:
-            pass  # a source build's "+git1234": fall through to version.py's fields
-    if cuda:
-        return CudaVariant.parse(cuda)
-    if hip:
-        m = re.match(r"(\d+\.\d+)", hip)
-        return CudaVariant("rocm", parse_version(m.group(1))) if m else None
-    return CudaVariant("cpu")

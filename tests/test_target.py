@@ -10,6 +10,7 @@ from packaging.version import Version
 
 from attnlock.cli import build_parser
 from attnlock.detect.catalog import CatalogUnavailable
+from attnlock.detect.torchfiles import torch_variant
 from attnlock.detect.report import DriverFacts, Environment, GpuFacts, LibcFacts, PythonFacts, TorchFacts, Unknown
 from attnlock.errors import UsageError
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion
@@ -41,7 +42,9 @@ def args(**kw: str) -> argparse.Namespace:
 
 def environment(*, torch: str | None = "2.13.0+cpu", cuda: str | None = None,
                 gpus: tuple[tuple[str, str | None], ...] = (), driver: str | None = None) -> Environment:
-    tf = None if torch is None else TorchFacts(torch, torch, cuda, None, None, None, None, False, True, None, None, "t")
+    variant = None if torch is None else torch_variant(torch, "t", {"cuda": cuda})[0]
+    tf = None if torch is None else TorchFacts(torch, torch, cuda, None, None, None, None, False, True, None, None, "t",
+                                               variant, "t")
     return Environment(
         python=PythonFacts("3.12.3", "cpython", "sys"), platform="linux-x86_64", platform_source="sys",
         libc=LibcFacts("glibc", "2.35", "x"), tags=(), tags_source="x", torch=tf,
@@ -174,3 +177,13 @@ def test_gpu_names_through_the_shipped_database() -> None:
         t = target_from_args(args(gpu=name), environ={}, use_detection=False)
         assert t.gpu_name == name
         assert t.gpu == (ComputeCapability(7, 5) if "T4" in name else ComputeCapability(9, 0))
+
+
+def test_unknown_torch_variant_stays_any_not_cpu() -> None:
+    """A torch whose version.py could not be read and whose version has no label (PyPI's METADATA
+    says 2.3.1 for a CUDA build): the variant is unknown, so the target's cuda is "any"."""
+    env = environment(torch="2.3.1")
+    env = env._replace(torch=env.torch._replace(variant=None, variant_source=None))  # type: ignore[union-attr]
+    target = target_from_args(ns(), environ={}, detected=env)
+    assert target.torch == SpecifierSet("==2.3.1")
+    assert target.cuda is None and target.origin("cuda") is None
