@@ -184,6 +184,6 @@ def test_unknown_torch_variant_stays_any_not_cpu() -> None:
     says 2.3.1 for a CUDA build): the variant is unknown, so the target's cuda is "any"."""
     env = environment(torch="2.3.1")
     env = env._replace(torch=env.torch._replace(variant=None, variant_source=None))  # type: ignore[union-attr]
-    target = target_from_args(ns(), environ={}, detected=env)
+    target = target_from_args(args(), environ={}, detected=env)
     assert target.torch == SpecifierSet("==2.3.1")
     assert target.cuda is None and target.origin("cuda") is None
