@@ -284,6 +284,31 @@ class CandidateSource:
             out.append(Req(req_name, spec, extras=req_extras, parent=parent))
         return tuple(out)
 
+    def _torch_fits(self, rel: Release, torches: set[Version], extras: frozenset[str]) -> bool:
+        """Whether some allowed torch meets ``rel``'s torch requirements (only those lines are parsed)."""
+        rec = rel.metadata_for(self._platform)
+        if rec is None:
+            return True
+        holds: dict[tuple[str, tuple[str, ...]], bool] = self.__dict__.setdefault("_marker_memo", {})
+        env, ex = self._env(), tuple(extras)
+        specs = []
+        for text in rec.requires_dist:
+            m = _NAME.match(text)
+            if m is None or _canonical(m.group(1)) != "torch":
+                continue
+            parts = _split_requirement(text)
+            if parts is None:
+                continue
+            marker = parts[3]
+            if marker is not None:
+                key = (marker, ex)
+                if key not in holds:
+                    holds[key] = marker_holds(_parse_marker(marker), env, ex)
+                if not holds[key]:
+                    continue
+            specs.append(parts[1])
+        return not specs or any(all(sp.contains(v, prereleases=True) for sp in specs) for v in torches)
+
     def _env(self) -> dict[str, str]:
         env = self.__dict__.get("_env_cache")
         if env is None:
@@ -643,7 +668,10 @@ class CandidateSource:
     def _generic(self, name: str, extras: frozenset[str]) -> list[Candidate]:
         out: list[Candidate] = []
         may_build = name in self.allow_build
+        torches = self._torch_versions() if "torch" in self.known() else None
         for rel in reversed(self.db.releases(name)):
+            if torches is not None and not self._torch_fits(rel, torches, extras):
+                continue  # its torch range misses every torch the target allows (unsloth: most releases)
             if not self._release_ok(rel, need_wheel=not may_build):
                 continue
             sdist = not self.db.wheel_ok(rel, self._platform, self._python)
