@@ -10,7 +10,7 @@ contributes ``rank + 1`` in a 2²⁰-element float32 tensor on its GPU (NCCL;
 gloo on the CPU when no GPU is visible); the sum must be ``W·(W+1)/2``
 everywhere.  Then the rank's own verify report
 (``--report``, JSON written by its parent), with this check added, is gathered
-to rank 0 through ``all_gather_object``; rank 0 writes the list of reports to
+to rank 0 as JSON bytes in tensors (:func:`_all_gather_json`); rank 0 writes the list of reports to
 ``--out``.
 """
 
@@ -25,6 +25,26 @@ from typing import Any
 from attnlock.verify.probes import _common as c
 
 HEARTBEAT_SECONDS = 0.2  # how often to look for the report (each look tells the runner this child is alive)
+
+
+def _all_gather_json(dist: Any, obj: Any, world: int, device: str) -> list[Any]:
+    """Every rank's ``obj``, gathered as JSON bytes in uint8 tensors.
+
+    Not ``all_gather_object``: it pickles through ``tensor.numpy()``, and torch does not require
+    numpy (a CPU torch without it fails there with "Numpy is not available").
+    """
+    import torch
+
+    data = json.dumps(obj).encode("utf-8")
+    size = torch.tensor([len(data)], dtype=torch.int64, device=device)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    dist.all_gather(sizes, size)
+    longest = max(int(s.item()) for s in sizes)
+    buf = torch.zeros(longest, dtype=torch.uint8, device=device)
+    buf[: len(data)] = torch.tensor(list(data), dtype=torch.uint8, device=device)
+    bufs = [torch.zeros_like(buf) for _ in range(world)]
+    dist.all_gather(bufs, buf)
+    return [json.loads(bytes(b[: int(n.item())].cpu().tolist()).decode("utf-8")) for b, n in zip(bufs, sizes)]
 
 
 def main() -> None:
@@ -50,6 +70,7 @@ def main() -> None:
             rec.device = "cpu"
             dist.init_process_group(backend, timeout=timeout)
         state["dist"] = dist
+        state["device"] = device
         x = torch.full((1 << 20,), float(rank + 1), device=device)
         with c.gpu_exclusive():  # never inside another probe's timed section on this GPU
             dist.all_reduce(x)
@@ -83,8 +104,7 @@ def main() -> None:
         report.setdefault("checks", []).append(row)
         report["rank"] = rank
         report["host"] = socket.gethostname()
-        gathered: list[Any] = [None] * world
-        dist.all_gather_object(gathered, report)
+        gathered = _all_gather_json(dist, report, world, state["device"])
         if rank == 0:
             with open(args.out, "w", encoding="utf-8") as fh:
                 json.dump(gathered, fh)
