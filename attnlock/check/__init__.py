@@ -13,6 +13,11 @@ Public API::
     report = check_paths(["requirements.txt"], target=Target(...), db=attnlock.database.load())
     report.findings  # [Finding(code, path, line, column, message, packages, fix, edit)]
 
+Findings repeat per line except AL201, which is grouped: one per (file, package) at the first line,
+its message counting the other lines and naming their extras/groups (a pyproject with one extra per
+CUDA/torch build would otherwise print one warning per URL line).  ``-`` reads standard input as a
+requirements file, named ``<stdin>`` (``--fix`` refuses it).
+
 Finding codes (stable; the table is :data:`attnlock.check.codes.CODES`):
 
 =======  ========  ==========================================================
@@ -33,7 +38,7 @@ AL106    error     a combination the database records as broken
 AL107    error     the pins work for no CUDA variant the target allows
 AL108    error     torch pinned outside the target's ``--torch``
 AL109    error     the torch build needs a newer CUDA than the target's ``--driver`` supports
-AL201    warning   a kernel package pinned while torch floats (the installer moves torch)
+AL201    warning   a kernel package pinned while torch floats (the installer moves torch); one per file and package
 AL202    warning   a pinned version the database does not know
 AL203    error     no wheel for any Python/platform the target allows
 AL301    error     ``+cuXXX`` local version with no index that serves it

@@ -62,7 +62,9 @@ _TABLE: tuple[Code, ...] = (
          "minor-version compatibility."),
     Code("AL201", "warning", "torch-floats",
          "A package whose metadata bounds torch (xformers, torchvision, …) or a flash-attn build labelled for "
-         "one torch is pinned while torch is not: the installer moves torch to whatever the kernel requires."),
+         "one torch is pinned while torch is not: the installer moves torch to whatever the kernel requires. "
+         "Reported once per file and package, at the first such line; the message counts the other lines "
+         "and names their extras or dependency groups."),
     Code("AL202", "warning", "unknown-release",
          "The pinned version is not a release the database knows."),
     Code("AL203", "error", "no-wheel-for-target",

@@ -29,7 +29,7 @@ from attnlock.model import CudaVariant, Platform, Target, canonical
 
 if TYPE_CHECKING:
     from attnlock.database import Database, Release
-    from attnlock.database.store import FileInfo, FlashAttnWheel, KnownBad
+    from attnlock.database.store import FileInfo, FlashAttnWheel, KnownBad, MetadataRecord
 
 _VARIANT_LABEL = re.compile(r"^(cu\d{2,3}|cpu|rocm\d+(?:\.\d+){0,2}|xpu)$")
 #: flash-attn's local label: ``cu123torch2.4cxx11abiFALSE`` (Dao-AILab releases) or ``cu128torch2.11``
@@ -399,15 +399,10 @@ def _fa_wheels(iset: InstallSet, e: Entry, db: Database | None, torch: Version) 
         pythons = {url_python}
     if url_platform is not None:
         platforms = {url_platform}
-    cache = _memo(db)
-    key = ("fa_wheels", e.exact_version.public)
-    found = cache.get(key)
-    if found is None:
-        found = cache[key] = tuple(db.flash_attn_wheels("flash-attn", Version(e.exact_version.public)))
     out = []
     minor = _minor(torch)
     abis: dict[str, bool | None] = {}
-    for w in found:  # type: ignore[attr-defined]
+    for w in _fa_release_wheels(db, e.exact_version.public):
         if w.torch_minor != minor or w.python not in pythons or w.platform not in platforms:
             continue
         if w.platform not in abis:
@@ -429,6 +424,20 @@ def _fa_wheels(iset: InstallSet, e: Entry, db: Database | None, torch: Version) 
     for w in sorted(out, key=lambda w: int(w.cuda[2:])):
         best[(w.python, w.platform, w.cxx11abi)] = w
     return sorted(best.values(), key=lambda w: (int(w.python[2:]) if w.python[2:].isdigit() else 0, w.platform))
+
+
+_FA_WHEELS: weakref.WeakKeyDictionary[Database, dict[str, tuple[FlashAttnWheel, ...]]] = weakref.WeakKeyDictionary()
+
+
+def _fa_release_wheels(db: Database, version: str) -> tuple[FlashAttnWheel, ...]:
+    """``db.flash_attn_wheels`` of one flash-attn release (the expanded matrix), memoised per database."""
+    cache = _FA_WHEELS.get(db)
+    if cache is None:
+        cache = _FA_WHEELS[db] = {}
+    found = cache.get(version)
+    if found is None:
+        found = cache[version] = tuple(db.flash_attn_wheels("flash-attn", Version(version)))
+    return found
 
 
 def _fa_fix(iset: InstallSet, e: Entry, db: Database | None, torch: Version) -> tuple[str, str | None]:
@@ -501,7 +510,7 @@ def _reqs(db: Database, rel: Release, env: Env | None, extras: Iterable[str] = (
     if env is not None:
         rec = rel.metadata_for(env.platform)
         if rec is not None:
-            py_dep, plat_dep = _dependence(cache, rec)
+            py_dep, plat_dep = _dependence(rec)
             shared = ("env", id(rec), env.python if py_dep else None, env.platform if plat_dep else None, ex)
             found = cache.get(shared)
     if found is None:
@@ -521,16 +530,18 @@ _PY_WORDS = ("python", "implementation")
 _PLATFORM_WORDS = ("platform", "sys_", "os_name")
 
 
-def _dependence(cache: dict[tuple[object, ...], tuple[Requirement, ...]], rec: object) -> tuple[bool, bool]:
+_DEPENDENCE: dict[int, tuple[MetadataRecord, bool, bool]] = {}
+
+
+def _dependence(rec: MetadataRecord) -> tuple[bool, bool]:
     """Whether any marker of ``rec``'s Requires-Dist reads the Python, the platform (memoised by identity)."""
-    key = ("dep", id(rec))
-    found = cache.get(key)
+    found = _DEPENDENCE.get(id(rec))
     if found is None or found[0] is not rec:
-        texts = [t.split(";", 1)[1] for t in getattr(rec, "requires_dist", ()) if ";" in t]
+        texts = [t.split(";", 1)[1] for t in rec.requires_dist if ";" in t]
         py = any(w in t for t in texts for w in _PY_WORDS)
         plat = any(w in t for t in texts for w in _PLATFORM_WORDS)
-        found = cache[key] = (rec, py, plat)  # type: ignore[assignment]
-    return found[1], found[2]  # type: ignore[return-value]
+        found = _DEPENDENCE[id(rec)] = (rec, py, plat)
+    return found[1], found[2]
 
 
 def _req_on(db: Database, rel: Release, name: str, env: Env | None) -> Requirement | None:
