@@ -224,7 +224,7 @@ def xformers_no_operator(ctx: Match) -> list[Diagnosis]:
     op, rs = min(usable, key=lambda item: len(item[1]))
     values["operator"] = op
     unknown: list[str] = []
-    out: list[Diagnosis] = []
+    out = []
     for line, n, _cls, hit in rs:
         if hit is None:
             unknown.append(line)
