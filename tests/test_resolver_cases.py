@@ -31,11 +31,18 @@ HERE = Path(__file__).parent / "fixtures" / "resolver"
 DB = HERE / "db"
 
 
+REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+
+
 def _cases() -> list[Any]:
+    """Every case; a file whose top-level ``database = "repository"`` replays against ``data/``
+    (the reviewer's reproductions on the real database), the others against the fixture."""
     out = []
     for path in sorted((HERE / "cases").glob("*.toml")):
-        for case in tomllib.loads(path.read_text(encoding="utf-8"))["case"]:
-            out.append(pytest.param(case, id=f"{path.stem}:{case['id']}"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        where = "repository" if raw.get("database") == "repository" else "fixture"
+        for case in raw["case"]:
+            out.append(pytest.param(dict(case, _database=where), id=f"{path.stem}:{case['id']}"))
     return out
 
 
@@ -70,18 +77,28 @@ def db() -> Database:
     return Database(DB)
 
 
+@pytest.fixture(scope="module")
+def repo_db() -> Database:
+    return Database(REPO_DATA)
+
+
 @pytest.mark.parametrize("case", _cases())
-def test_case(case: dict[str, Any], db: Database) -> None:
+def test_case(case: dict[str, Any], db: Database, repo_db: Database) -> None:
+    if case["_database"] == "repository":
+        db = repo_db
     target = make_target(case["target"])
     wanted = parse_with(case.get("with"))
     allow = case.get("allow_build", [])
+    default_set = bool(case.get("skip_missing", False))
     if "error" in case:
         expected_type = UsageError if case.get("error_type") == "usage" else NoPlanError
         with pytest.raises(expected_type) as info:
-            resolve(db, target, wanted, allow_build=allow)
+            resolve(db, target, wanted, allow_build=allow, default_set=default_set)
         assert case["error"] in info.value.message, info.value.render()
+        if "hint" in case:
+            assert info.value.hint is not None and case["hint"] in info.value.hint, info.value.render()
         return
-    plan = resolve(db, target, wanted, allow_build=allow)
+    plan = resolve(db, target, wanted, allow_build=allow, default_set=default_set)
     got = {p.package: p for p in plan.pins}
     for name, version in case.get("expect", {}).items():
         assert name in got, f"{name} missing from plan {sorted(got)}"
@@ -101,6 +118,14 @@ def test_case(case: dict[str, Any], db: Database) -> None:
         assert any(fragment in n for n in plan.notes), plan.notes
     for name in case.get("sdist", []):
         assert got[name].sdist and got[name].url is None
+    for name in case.get("present", []):
+        assert name in got, f"{name} missing from plan {sorted(got)}"
+    for fragment in case.get("notes_absent", []):
+        assert not any(fragment in n for n in plan.notes), plan.notes
+    for fragment in case.get("excluded_absent", []):
+        assert not any(fragment in f"{e.package}{e.specifier} {e.reason}" for e in plan.excluded), plan.excluded
+    for name, label in case.get("build", {}).items():
+        assert got[name].version is not None and got[name].version.local == (label or None), got[name]
 
 
 def test_every_pin_has_a_one_line_reason(db: Database) -> None:

@@ -326,6 +326,11 @@ class CandidateSource:
             self.reject(package, build, "cuda", f"{build} is a {variant.label} build; the target has an NVIDIA GPU "
                         f"({t.gpu}{self._gpu_suffix()}); pass --cuda {variant.label} to plan one")
             return False
+        if t.cuda is None and t.driver is not None and not variant.is_cuda:
+            # An NVIDIA driver was given (or detected): a CUDA build is wanted; only --cuda cpu plans a CPU one.
+            self.reject(package, build, "cuda", f"{build} is a {variant.label} build; the target has NVIDIA driver "
+                        f"{t.driver}; pass --cuda {variant.label} to plan one")
+            return False
         if variant.is_cuda and variant.version is not None:
             if self._platform is not None and self._platform.os == "macos":
                 self.reject(package, build, "platform", f"{build} is a CUDA build; macOS has no CUDA")
@@ -372,7 +377,16 @@ class CandidateSource:
             supports = f"CUDA ≤ {strict}" if strict is not None else f"CUDA {compat} only by minor-version compatibility"
             if compat is not None and strict is not None and compat > strict:
                 supports += f" ({compat.major}.x through minor-version compatibility)"
-        return f"driver {driver} supports {supports}; {build} needs CUDA {variant.version}"
+        tk = self.db.toolkit(variant.version)
+        floor = None
+        if tk is not None:
+            key = "windows_driver_min" if os_name == "windows" else "linux_driver_min"
+            raw = next((r.get(key) for r in self.db.curated_records("cuda", "toolkit")
+                        if str(r.get("version")) == str(tk.version)), None)
+            floor = raw if isinstance(raw, str) and raw != "unknown" else None  # as NVIDIA prints it
+        upgrade = f"; or upgrade the driver to ≥ {floor}" if floor is not None else ""
+        return (f"driver {driver} supports {supports}; {build} needs CUDA {variant.version} "
+                f"({variant.label} build){upgrade}")
 
     # -- torch ----------------------------------------------------------------
 
@@ -410,6 +424,11 @@ class CandidateSource:
                 build = f"torch {rel.version}+{label}" if label else f"torch {rel.version}" + (
                     f" ({variant.label})" if variant else "")
                 if variant is None:
+                    if self.target.driver is not None and self.target.cuda is None:
+                        self.reject("torch", build, "driver",
+                                    f"the CUDA variant of {build} on {plat} is not recorded, so it cannot be "
+                                    f"checked against driver {self.target.driver}")
+                        continue
                     if self.target.cuda is not None:
                         self.reject("torch", build, "cuda",
                                     f"the CUDA variant of {build} on {plat} is not recorded; the target wants "
@@ -648,11 +667,17 @@ class CandidateSource:
             plat = self._platform or Platform("linux", "x86_64")
             if tv is None or plat.os not in ("linux", "windows"):
                 continue
-            for variant in tv.index:
+            # The torch build order: CUDA variants newest first, then the rest (a CPU build listed
+            # first would drag torch to it during backtracking).
+            ordered = sorted((v for v in tv.index if v.is_cuda), key=lambda v: v.version or Version("0"),
+                             reverse=True) + [v for v in tv.index if not v.is_cuda]
+            for variant in ordered:
                 if variant == pypi:
                     continue
                 build = f"{name} {rel.version}+{variant.label}"
                 if self.target.cuda is not None and variant != self.target.cuda:
+                    continue
+                if not self._variant_ok(build, name, variant, pinned):
                     continue
                 out.append(Candidate(
                     name, rel.version, variant.label, "index", variant=variant.label,

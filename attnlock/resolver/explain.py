@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from packaging.version import Version
+
 from attnlock.errors import NoPlanError
 from attnlock.model import Exclusion
 from attnlock.resolver.candidates import Candidate, CandidateSource
@@ -41,14 +43,58 @@ def explain_empty(session: _Session, name: str, source: CandidateSource,
             continue
         if by_filter.get(f):
             msgs = by_filter[f]
-            message = msgs[0] if len(msgs) == 1 else f"{msgs[0]} (and {len(msgs) - 1} more like it)"
-            if f == "torch-target":
-                message = f"no torch release in the database matches --torch {session.target.torch}"
+            message = msgs[0] if len(msgs) == 1 else f"{msgs[0]}; {_others(len(msgs) - 1, f)}"
+            if f == "torch-target" or (name == "torch" and f == "cuda"):
+                message = _no_torch(session, f)
             break
     else:
         if not rejections and not source.known() & {name}:
             message = f"the database has no releases of {name}"
     return NoPlanError(message, hint=_nearest(session, list(roots) or [Req(name)], avoid=name))
+
+
+def _others(count: int, filter_: str) -> str:
+    """``2 other builds fail the same way``: the count of further rejections, in words."""
+    return f"{count} other build{'s' if count > 1 else ''} {'fail' if count > 1 else 'fails'} the same check"
+
+
+def _no_torch(session: _Session, filter_: str) -> str:
+    """No torch release matches the range, or none has the wanted variant: name the nearest releases."""
+    from bisect import bisect_left
+
+    t = session.target
+    relaxed = session.source(replace(t, torch=None, cuda=None))
+    versions = sorted({c.version for c in relaxed.candidates("torch")})
+    spec = t.torch
+    if filter_ == "cuda" and t.cuda is not None:
+        inside = [v for v in versions if spec is None or spec.contains(v, prereleases=True)]
+        facts = session.source().db
+        have: list[str] = []
+        for v in reversed(inside):
+            tv = facts.torch_variants(v)
+            if tv is not None:
+                have = sorted({x.label for x in ((tv.pypi,) if tv.pypi else ()) + tv.index})
+                break
+        with_it = [v for v in versions if any(c.version == v for c in session.source(
+            replace(t, torch=None)).candidates("torch"))]
+        single = [s.version for s in spec or () if s.operator == "==" and "*" not in s.version]
+        words = (f"torch {single[0]} has no {t.cuda.label} build" if len(single) == 1 and len(list(spec or ())) == 1
+                 else f"no torch{' ' + str(spec) if spec else ''} release has a {t.cuda.label} build")
+        if have:
+            words += f" (torch {inside[-1]} has {', '.join(have)})"
+        if with_it:
+            words += f"; {t.cuda.label} builds exist for torch {', '.join(str(v) for v in with_it[-3:][::-1])}"
+        return words
+    pinned = [s for s in spec or () if s.operator in ("==", "===") and "*" not in s.version]
+    if pinned and versions:
+        at = bisect_left(versions, Version(pinned[0].version))
+        near = sorted(versions[max(0, at - 2):at + 2], reverse=True)
+    else:
+        near = versions[-3:][::-1]
+    message = f"no torch release in the database matches --torch {spec}"
+    if near:
+        message += f"; the nearest are {', '.join(str(v) for v in near)}"
+    return message
 
 
 def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,

@@ -128,6 +128,7 @@ class _Session:
 
     def plan(self, wanted: Sequence[Wanted] | None, *, optional: bool = False) -> Plan:
         self.allow_pre = frozenset(w.name for w in wanted or () if any(s.prereleases for s in w.specifier))
+        self._check_variant()
         source = self.source()
         known = set(COVERED) | set(source.known())
         if wanted is not None:
@@ -154,6 +155,37 @@ class _Session:
 
             raise explain(self, roots, exc.source, exc.causes, exc.applied) from None
         return self._build_plan(src, result, wanted, notes, applied)
+
+    def _check_variant(self) -> None:
+        """A CUDA variant label no torch release was built with and no CUDA toolkit the database
+        knows (``cu999``) is a typo, not a target: a usage error listing the variants torch has."""
+        cuda = self.target.cuda
+        if cuda is None:
+            return
+        facts = facts_for(self.db)
+        toolkits = {tk.version for tk in facts.toolkits()}
+        spec = self.target.torch
+        per_torch: dict[str, list[str]] = {}
+        every: set[str] = set()
+        for rel in facts.releases("torch"):
+            tv = facts.torch_variants(rel.version)
+            if tv is None:
+                continue
+            labels = [v.label for v in ((tv.pypi,) if tv.pypi else ()) + tv.index]
+            every.update(labels)
+            if spec is None or spec.contains(rel.version, prereleases=True):
+                per_torch[str(rel.version)] = labels
+        if cuda.label in every or cuda.label == "cpu" or (
+                cuda.is_cuda and cuda.version is not None and cuda.version in toolkits):
+            return
+        if per_torch:
+            newest = sorted(per_torch, key=Version)[-1]
+            have = sorted(set(per_torch[newest]))
+            words = f"torch {newest} has {', '.join(have)}"
+        else:
+            words = f"torch releases have {', '.join(sorted(every))}"
+        raise UsageError(f"unknown CUDA variant {cuda.label}: no torch release was built for it and the "
+                         "database knows no such CUDA toolkit", hint=f"{words}; pass one of them to --cuda")
 
     def _solve(self, roots: list[Req]) -> tuple[CandidateSource, dict[str, Candidate], list[Exclusion]]:
         """Resolve, then exclude known-bad combinations one at a time and resolve again."""
@@ -209,6 +241,17 @@ class _Session:
         for w in pool:
             name = w.name
             if name not in source.known():
+                continue
+            if name == "torch":
+                # torch is never optional: every covered package depends on it, and a plan without
+                # it would pin kernels for no torch at all.
+                try:
+                    self._solve(self._roots([*chosen, w]))
+                except _Unsolvable as exc:
+                    from attnlock.resolver.explain import explain
+
+                    raise explain(self, self._roots([*chosen, w]), exc.source, exc.causes, exc.applied) from None
+                chosen.append(w)
                 continue
             if not source.candidates(name):
                 from attnlock.resolver.explain import explain
