@@ -113,6 +113,7 @@ class CandidateSource:
     locations: Locations
     allow_build: frozenset[str] = frozenset()
     allow_pre: frozenset[str] = frozenset()  # packages whose wanted range names a pre-release
+    user_pinned: frozenset[str] = frozenset()  # packages the user pinned (==): no upload-era bound
     excluded: dict[str, list[tuple[SpecifierSet, str]]] = field(default_factory=dict)
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)
     base: CandidateSource | None = None  # the same target without exclusions: its builds are reused
@@ -691,22 +692,74 @@ class CandidateSource:
     # -- everything else ------------------------------------------------------
 
     def _generic(self, name: str, extras: frozenset[str]) -> list[Candidate]:
+        """Releases newest first; for a package that pairs with torch (some release declares a torch
+        requirement: unsloth), those whose metadata admits a torch explicitly come before those that
+        declare none, and each release is bounded to the torch minors that existed when it was
+        uploaded — a release uploaded before torch X.Y cannot have been made for it (unless the user
+        pins the release)."""
         out: list[Candidate] = []
+        silent: list[Candidate] = []
         may_build = name in self.allow_build
         torches = self._torch_versions() if "torch" in self.known() else None
-        for rel in reversed(self.db.releases(name)):
+        releases = self.db.releases(name)
+        # Pairs with torch: a recent release requires torch itself (not only under an extra: triton's
+        # test extra names torch, but torch requires triton, not the reverse).
+        pairs = torches is not None and name != "torch" and name not in self.user_pinned and any(
+            self._mentions_torch(rel, frozenset()) for rel in releases[-5:])
+        for rel in reversed(releases):
             if torches is not None and not self._torch_fits(rel, torches, extras):
                 continue  # its torch range misses every torch the target allows (unsloth: most releases)
+            era: Req | None = None
+            if pairs:
+                era = self._torch_era(rel)
+                if era is not None and torches is not None and not any(era.specifier.contains(v) for v in torches):
+                    self.reject(name, f"{name} {rel.version}", "torch-era", f"{era.parent}")
+                    continue
             if not self._release_ok(rel, need_wheel=not may_build):
                 continue
             sdist = not self.db.wheel_ok(rel, self._platform, self._python)
-            out.append(Candidate(
+            explicit = not pairs or self._mentions_torch(rel, extras)
+            (out if explicit else silent).append(Candidate(
                 name, rel.version, None, "sdist" if sdist else "pypi", extras=extras,
+                deps=(era,) if era is not None else (),
                 lazy_deps=functools.partial(self._deps, rel, extras, parent=f"{name} {rel.version}"),
-                why="Requires-Dist of the release" if not sdist else "built from the sdist (--allow-build)",
+                why=("Requires-Dist of the release" if explicit else
+                     "declares no torch requirement; bounded to the torch releases that existed when it was uploaded")
+                if not sdist else "built from the sdist (--allow-build)",
                 requires_dist=rel.metadata[0].requires_dist if sdist and rel.metadata else (),
             ))
-        return out
+        return out + silent
+
+    def _mentions_torch(self, rel: Release, extras: frozenset[str] | None = None) -> bool:
+        """Whether ``rel``'s metadata has a torch requirement (with ``extras``: one that applies on the
+        target with those extras; without: under any extra or marker)."""
+        rec = rel.metadata_for(self._platform)
+        if rec is None:
+            return False
+        if extras is None:
+            return any((m := _NAME.match(t)) is not None and _canonical(m.group(1)) == "torch"
+                       for t in rec.requires_dist)
+        return any(d.name == "torch" for d in self._deps(rel, extras, parent=""))
+
+    def _torch_era(self, rel: Release) -> Req | None:
+        """``torch<X.(Y+1)``: the torch minors released before ``rel`` was uploaded (None: unknown)."""
+        if not rel.upload_time:
+            return None
+        firsts: dict[tuple[int, int], str] = self.__dict__.get("_torch_minor_firsts") or {}
+        if not firsts:
+            for t in self.db.releases("torch"):
+                if t.upload_time and not t.version.is_prerelease:
+                    key = (t.version.major, t.version.minor)
+                    if key not in firsts or t.upload_time < firsts[key]:
+                        firsts[key] = t.upload_time
+            self.__dict__["_torch_minor_firsts"] = firsts
+        before = [k for k, when in firsts.items() if when <= rel.upload_time]
+        if not before or len(before) == len(firsts):
+            return None
+        major, minor = max(before)
+        return Req("torch", SpecifierSet(f"<{major}.{minor + 1}"),
+                   parent=f"{rel.package} {rel.version} (uploaded {rel.upload_time[:10]}, before torch "
+                          f"{major}.{minor + 1} existed)")
 
 
 # ------------------------------------------------------------------ helpers

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 # The most telling filter first: a GPU or driver that cannot run a build says more than a
 # Python tag.
-_FILTER_ORDER = ("gpu", "driver", "cuda", "known-bad", "python", "platform", "sdist", "yanked", "pre-release",
+_FILTER_ORDER = ("gpu", "driver", "cuda", "known-bad", "python", "platform", "sdist", "yanked", "pre-release", "torch-era",
                  "torch-target")
 
 
@@ -139,6 +139,8 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
     if shared and torch_words:
         message = (f"{name} and {torch_words} need different {', '.join(shared)}: "
                    + "; ".join(_cause_lines(causes)))
+    elif torch_words and (blocked := _blocked_by(source, root)) is not None:
+        message = f"no {name} release fits {torch_words}: {blocked}"
     elif torch_words:
         message = f"no {name} release was built for {torch_words}"
         gpu_misses = [r.message for r in (source.rejections.get(root.name, []) if source else [])
@@ -165,6 +167,24 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
     return NoPlanError(message, hint=hint or _nearest(session, roots, avoid=root.name))
 
 
+def _blocked_by(source: CandidateSource | None, root: Req) -> str | None:
+    """For a package whose releases exist for the target but none can be installed with it: the
+    newest release's first requirement that no build meets (unsloth → xformers), in words."""
+    if source is None or root.name == "torch":
+        return None
+    cands = [c for c in source.candidates(root.name, root.extras) if root.satisfied_by(c)]
+    if not cands:
+        return None
+    newest = cands[0]
+    for dep in newest.dependencies:
+        if dep.name == "torch":
+            continue
+        if not any(dep.satisfied_by(c) for c in source.viable(dep.name, dep.extras)):
+            return (f"{newest.describe()} needs {dep.describe()}, and no {dep.name} build fits the target "
+                    f"(the older {root.name} releases fail the same way or admit no torch here)")
+    return None
+
+
 def _closest_torch(session: _Session, roots: list[Req]) -> dict[str, Candidate] | None:
     """The plan for the torch release closest to the target's (newer first on a tie), any CUDA variant."""
     from packaging.specifiers import SpecifierSet
@@ -172,20 +192,27 @@ def _closest_torch(session: _Session, roots: list[Req]) -> dict[str, Candidate] 
     from attnlock.resolver.resolve import _Impossible, _run
 
     target = session.target
-    relaxed = session.source(replace(target, torch=None, cuda=None))
-    versions = sorted({c.version for c in relaxed.candidates("torch")})
-    if not versions:
-        return None
-    spec = target.torch
-    inside = [i for i, v in enumerate(versions) if spec is None or spec.contains(v, prereleases=True)]
-    anchor = inside[-1] if inside else len(versions) - 1
-    order = sorted(range(len(versions)), key=lambda i: (abs(i - anchor), -i))
-    others = [r for r in roots if r.name != "torch"]
-    for i in order[:6]:
-        try:
-            return _run(relaxed, [Req("torch", SpecifierSet(f"=={versions[i]}")), *others])
-        except _Impossible:
+    # The target's own CUDA variant first: a CPU target is better served by another CPU torch
+    # than by a ROCm build.
+    tries = [replace(target, torch=None)] if target.cuda is not None else []
+    for relaxed_target in [*tries, replace(target, torch=None, cuda=None)]:
+        relaxed = session.source(relaxed_target)
+        versions = sorted({c.version for c in relaxed.candidates("torch")})
+        if not versions:
             continue
+        spec = target.torch
+        inside = [i for i, v in enumerate(versions) if spec is None or spec.contains(v, prereleases=True)]
+        anchor = inside[-1] if inside else len(versions) - 1
+        order = sorted(range(len(versions)), key=lambda i: (abs(i - anchor), -i))
+        others = [r for r in roots if r.name != "torch"]
+        for i in order[:6]:
+            # A source per torch release: builds for other torches are never made, so a package
+            # with hundreds of releases (unsloth) is pruned before resolvelib backtracks through it.
+            one = session.source(replace(relaxed_target, torch=SpecifierSet(f"=={versions[i]}")))
+            try:
+                return _run(one, [Req("torch", SpecifierSet(f"=={versions[i]}")), *others])
+            except _Impossible:
+                continue
     return None
 
 

@@ -109,25 +109,28 @@ class _Session:
         self.allow_build = allow_build
         self.excluded: dict[str, list[tuple[SpecifierSet, str]]] = {}
         self.allow_pre: frozenset[str] = frozenset()
+        self.user_pinned: frozenset[str] = frozenset()
         self._sources: dict[tuple[object, ...], CandidateSource] = {}
 
     def source(self, target: Target | None = None,
                excluded: dict[str, list[tuple[SpecifierSet, str]]] | None = None) -> CandidateSource:
         ex = self.excluded if excluded is None else excluded
-        key = (target or self.target, self.allow_pre, tuple(sorted((k, tuple(map(str, (s for s, _ in v))))
+        key = (target or self.target, self.allow_pre, self.user_pinned, tuple(sorted((k, tuple(map(str, (s for s, _ in v))))
                                                                    for k, v in ex.items())))
         found = self._sources.get(key)
         if found is None:
             base = self.source(target, {}) if ex else None
             found = self._sources[key] = _TargetSource(facts_for(self.db), target or self.target, self.locations,
                                                        self.allow_build, self.allow_pre, excluded=dict(ex),
-                                                       base=base)
+                                                       base=base, user_pinned=self.user_pinned)
         return found
 
     # -- entry ----------------------------------------------------------------
 
     def plan(self, wanted: Sequence[Wanted] | None, *, optional: bool = False) -> Plan:
         self.allow_pre = frozenset(w.name for w in wanted or () if any(s.prereleases for s in w.specifier))
+        self.user_pinned = frozenset(w.name for w in wanted or () if any(s.operator in ("==", "===")
+                                                                         for s in w.specifier))
         self._check_variant()
         source = self.source()
         known = set(COVERED) | set(source.known())
