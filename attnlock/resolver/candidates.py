@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.markers import Marker
@@ -648,7 +648,10 @@ class CandidateSource:
                 continue
             base = tuple(d for d in every if d.name != "torch")
             if pinned is None:
-                deps = base + ((treq,) if treq is not None else ())
+                # No recorded torch pin (torchaudio 2.11.0's metadata): a default-index wheel, so
+                # only beside the default-index torch.
+                deps = base + ((replace(treq, source="pypi") if treq is not None
+                                else Req("torch", parent=f"{name} {rel.version}", source="pypi")),)
                 why = "Requires-Dist" if treq is not None else (
                     "declares no torch requirement, so attnlock cannot check it against the planned torch; "
                     "no release pinned to that torch fits")
@@ -661,8 +664,10 @@ class CandidateSource:
             if pypi is None or self.target.cuda is None or pypi == self.target.cuda:
                 out.append(Candidate(
                     name, rel.version, None, "pypi", variant=pypi.label if pypi else None,
+                    # The default-index build of the companion pairs with the default-index torch:
+                    # a torch+cuXXX from the PyTorch index needs the companion's +cuXXX build.
                     deps=base + (Req("torch", SpecifierSet(f"=={pinned}"), variant=pypi.label if pypi else None,
-                                     parent=parent),),
+                                     parent=parent, source="pypi"),),
                     why=f"pairs with torch {pinned}" + (f" ({pypi.label})" if pypi else "")))
             tv = self.db.torch_variants(pinned)
             plat = self._platform or Platform("linux", "x86_64")
@@ -716,6 +721,14 @@ class CandidateSource:
                     self.reject(name, f"{name} {rel.version}", "torch-era", f"{era.parent}")
                     continue
             if not self._release_ok(rel, need_wheel=not may_build):
+                continue
+            if name == "jax" and "jaxlib" in self.known() and not any(
+                    d.name == "jaxlib" for d in self._deps(rel, extras, parent="")):
+                # jax runs on jaxlib; releases that reach it only through an extra (0.4.21's [cpu])
+                # would install a jax that cannot import.
+                self.reject(name, f"jax {rel.version}", "platform",
+                            f"jax {rel.version}{'[' + ','.join(sorted(extras)) + ']' if extras else ''} "
+                            f"requires no jaxlib on {self._target_words()}")
                 continue
             sdist = not self.db.wheel_ok(rel, self._platform, self._python)
             explicit = not pairs or self._mentions_torch(rel, extras)

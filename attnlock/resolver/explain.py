@@ -141,6 +141,9 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
                    + "; ".join(_cause_lines(causes)))
     elif torch_words and (blocked := _blocked_by(source, root)) is not None:
         message = f"no {name} release fits {torch_words}: {blocked}"
+    elif torch_words and source is not None and not _depends_on_torch(source, root):
+        message = f"no {name} build fits the target beside {torch_words}" + (
+            ": " + "; ".join(_cause_lines(causes)) if _cause_lines(causes) else "")
     elif torch_words:
         message = f"no {name} release was built for {torch_words}"
         gpu_misses = [r.message for r in (source.rejections.get(root.name, []) if source else [])
@@ -165,6 +168,15 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
             message += f"; {t.describe()} {verb} ({found[root.name].describe()})"
             hint = f"use --torch {t.version}" + (f" --cuda {t.variant}" if t.variant else "")
     return NoPlanError(message, hint=hint or _nearest(session, roots, avoid=root.name))
+
+
+def _depends_on_torch(source: CandidateSource, root: Req) -> bool:
+    """Whether builds of ``root`` pair with a torch (xformers, unsloth) or stand apart from it (jax)."""
+    rels = source.db.releases(root.name)
+    cands = source.candidates(root.name, root.extras)[:20]
+    return root.name in ("flash-attn", "xformers", "torchvision", "torchaudio") or any(
+        d.name == "torch" for c in cands for d in c.dependencies) or (not cands and bool(rels) and any(
+            "torch" in t for r in rels[-5:] for rec in r.metadata[:1] for t in rec.requires_dist))
 
 
 def _blocked_by(source: CandidateSource | None, root: Req) -> str | None:

@@ -27,6 +27,7 @@ class Req:
     cxx11abi: bool | None = None  # the C++ ABI the torch build must have (flash-attn wheels)
     extras: frozenset[str] = frozenset()
     parent: str | None = None  # "xformers 0.0.35 (built for torch 2.10.0+cu128)"; None: the user
+    source: str | None = None  # the build must come from here ("pypi": the default-index build)
 
     def satisfied_by(self, cand: Candidate) -> bool:
         """Whether ``cand`` meets the range and every build constraint."""
@@ -42,6 +43,8 @@ class Req:
         if self.cuda_major is not None and cand.cuda_major != self.cuda_major:
             return False
         if self.cxx11abi is not None and cand.cxx11abi is not None and cand.cxx11abi != self.cxx11abi:
+            return False
+        if self.source is not None and cand.source != self.source:
             return False
         return self.extras <= cand.extras
 
@@ -63,6 +66,8 @@ class Req:
             build.append(f"CUDA {self.cuda_major}")
         if self.cxx11abi is not None:
             build.append(f"cxx11abi={'TRUE' if self.cxx11abi else 'FALSE'}")
+        if self.source == "pypi":
+            build.append("default-index build")
         return text + (f" ({', '.join(build)})" if build else "")
 
 

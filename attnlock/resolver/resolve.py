@@ -216,11 +216,19 @@ class _Session:
             extras = w.extras
             if w.name == "jax" and not extras:
                 major = self._cuda_major([x for x in wanted if x.name != "jax"])
-                if major is not None:
+                if major is not None and self._jax_plugin_has_wheels(major):
                     # jax's CUDA wheels come through its cudaNN extra; without it jax runs on the CPU.
                     extras = frozenset({f"cuda{major}"})
             roots.append(Req(w.name, w.specifier, extras=extras))
         return roots
+
+    def _jax_plugin_has_wheels(self, major: int) -> bool:
+        """Whether jax's CUDA plugin (``jax-cudaNN-plugin``) has a wheel for the target (Linux only so far)."""
+        facts = facts_for(self.db)
+        rels = facts.releases(f"jax-cuda{major}-plugin")
+        if not rels:
+            return True  # not in the database: the extra's own requirements decide
+        return any(facts.wheel_ok(r, self.target.platform, self.target.python) for r in reversed(rels[-10:]))
 
     def _cuda_major(self, others: Sequence[Wanted]) -> int | None:
         """The CUDA major of the target's variant, else of the torch the other packages resolve to."""
