@@ -9,15 +9,17 @@ from attnlock.model import Plan, Target
 
 
 def target_words(plan: Plan) -> str:
-    """``torch 2.3.1+cu118 · Python 3.11 · linux-x86_64 · GPU sm_80 · driver any``."""
+    """``torch 2.3.1+cu118 · Python 3.11 · linux-x86_64 · GPU sm_80 · driver any (--driver none)``."""
     t = plan.target
     torch = plan.pin("torch")
     parts = [f"torch {torch.version}" if torch is not None else f"torch {t.torch or 'any'}"]
     parts.append(f"Python {t.python}" if t.python else "Python any")
     parts.append(str(t.platform) if t.platform else "any platform")
-    gpu = f"GPU {t.gpu}" + (f" ({t.gpu_name})" if t.gpu_name else "") if t.gpu else "GPU any"
+    # An unknown GPU or driver plans for any; the regenerate line spells that `--gpu none` / `--driver none`
+    # (no detection), so the header names the same value.
+    gpu = f"GPU {t.gpu}" + (f" ({t.gpu_name})" if t.gpu_name else "") if t.gpu else "GPU any (--gpu none)"
     parts.append(gpu)
-    parts.append(f"driver {t.driver}" if t.driver else "driver any")
+    parts.append(f"driver {t.driver}" if t.driver else "driver any (--driver none)")
     return " · ".join(parts)
 
 

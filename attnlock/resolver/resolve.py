@@ -334,6 +334,7 @@ class _Session:
                 indexes.setdefault(p.index, []).append(p.package)
                 labels[p.index] = p.build or "pytorch"
         excluded = list(applied)
+        notes = list(notes)
         present = set(result)
         versions = {n: c.version for n, c in result.items()}
         for kb in facts_for(self.db).known_bad():
@@ -345,13 +346,21 @@ class _Session:
                 if kb.gpu is not None and self.target.gpu is not None and not kb.gpu.contains(
                         Version(self.target.gpu.dotted), prereleases=True):
                     continue
+                if kb.gpu is not None and self.target.gpu is None:
+                    # Bad only on some GPUs and this one is unknown: the pin stands, so it is not
+                    # "excluded"; say where it breaks instead.
+                    warning = (f"warning: {name} {versions[name]} is known bad on GPUs {_gpu_words(kb.gpu)}"
+                               + (f" ({kb.evidence})" if kb.evidence else "") + "; pass --gpu to plan for yours")
+                    if warning not in notes:
+                        notes.append(warning)
+                    continue
                 others = ", ".join(f"{n}{s}" for n, s in kb.packages.items() if n != name)
                 item = Exclusion(name, str(kb.packages[name]) or "*",
                                  f"known bad with {others}: {kb.reason}" if others else f"known bad: {kb.reason}",
                                  kb.evidence or None)
                 if item not in excluded:
                     excluded.append(item)
-        notes = list(notes) + _cuda_major_warnings(result)
+        notes += _cuda_major_warnings(result)
         torch = result.get("torch")
         if torch is not None and torch.source == "index" and any(n.startswith("nvidia-") for n in result):
             notes.append(f"warning: the CUDA library pins (nvidia-*) of {torch.describe()} from the PyTorch index "
@@ -429,6 +438,17 @@ def _run(source: CandidateSource, roots: Sequence[Req]) -> dict[str, Candidate]:
     except ResolutionTooDeep:
         raise _Impossible([]) from None
     return dict(result.mapping)
+
+
+def _gpu_words(spec: SpecifierSet) -> str:
+    """``>=12.0`` → ``≥ sm_120``: a known-bad record's GPU range in compute-capability words."""
+    ops = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "=", "!=": "≠"}
+    parts = []
+    for s in spec:
+        v = s.version.replace(".*", "")
+        arch = "sm_" + "".join(v.split(".")[:2]) if re.fullmatch(r"\d+(\.\d+)?", v) else v
+        parts.append(f"{ops.get(s.operator, s.operator)} {arch}")
+    return ", ".join(sorted(parts))
 
 
 def _cuda_major_warnings(result: dict[str, Candidate]) -> list[str]:
