@@ -157,7 +157,33 @@ class _Session:
             from attnlock.resolver.explain import explain
 
             raise explain(self, roots, exc.source, exc.causes, exc.applied) from None
+        result, notes = self._drop_unpaired_triton(result, wanted, notes)
         return self._build_plan(src, result, wanted, notes, applied)
+
+    def _drop_unpaired_triton(self, result: dict[str, Candidate], wanted: Sequence[Wanted],
+                              notes: list[str]) -> tuple[dict[str, Candidate], list[str]]:
+        """triton pairs with torch only through torch's own pin.  Where the torch wheel for the target
+        (its METADATA for that platform) requires no triton — torch 2.10 scopes it to x86_64 — a
+        triton chosen for other reasons is one torch never pinned: leave it out with a note, unless
+        the user pinned triton."""
+        torch, triton = result.get("torch"), result.get("triton")
+        if torch is None or triton is None or "triton" in self.user_pinned:
+            return result, notes
+        if any(d.name == "triton" for d in torch.dependencies):
+            return result, notes
+        rel = facts_for(self.db).release("torch", torch.version)
+        rec = rel.metadata_for(self.target.platform) if rel is not None else None
+        plat = str(self.target.platform) if self.target.platform is not None else "linux-x86_64"
+        if rec is None or plat not in rec.platforms:
+            return result, notes  # no metadata from this platform's wheel: nothing to judge by
+        kept = {n: c for n, c in result.items() if n != "triton"}
+        users = sorted(c.describe() for c in kept.values() if any(d.name == "triton" for d in c.dependencies))
+        if users:
+            return result, notes  # another package needs it: keep the plan whole, the note says why
+        py = f" / Python {self.target.python}" if self.target.python is not None else ""
+        note = (f"triton: left out, {torch.describe()}'s wheel for {plat} requires no triton on {plat}{py} (its "
+                f"Requires-Dist scopes triton by platform or Python), so no triton is paired with it")
+        return kept, [*notes, note]
 
     def _check_variant(self) -> None:
         """A CUDA variant label no torch release was built with and no CUDA toolkit the database
