@@ -287,13 +287,28 @@ class CandidateSource:
 
     def _torch_fits(self, rel: Release, torches: set[Version], extras: frozenset[str]) -> bool:
         """Whether some allowed torch meets ``rel``'s torch requirements (only those lines are parsed)."""
+        specs = self._torch_specs(rel, extras)
+        return not specs or any(all(sp.contains(v, prereleases=True) for sp in specs) for v in torches)
+
+    def _torch_specs(self, rel: Release, extras: frozenset[str]) -> list[SpecifierSet]:
+        """``rel``'s torch requirements that apply on the target with ``extras`` (cached)."""
+        memo: dict[tuple[str, Version, frozenset[str]], list[SpecifierSet]] = self.__dict__.setdefault(
+            "_torch_specs_memo", {})
+        key = (rel.package, rel.version, extras)
+        if key not in memo:
+            memo[key] = self._torch_specs_uncached(rel, extras)
+        return memo[key]
+
+    def _torch_specs_uncached(self, rel: Release, extras: frozenset[str]) -> list[SpecifierSet]:
         rec = rel.metadata_for(self._platform)
         if rec is None:
-            return True
+            return []
         holds: dict[tuple[str, tuple[str, ...]], bool] = self.__dict__.setdefault("_marker_memo", {})
         env, ex = self._env(), tuple(extras)
         specs = []
         for text in rec.requires_dist:
+            if text[:5].lower() != "torch":
+                continue  # cheap screen: unsloth lists ~340 lines per release, a handful name torch*
             m = _NAME.match(text)
             if m is None or _canonical(m.group(1)) != "torch":
                 continue
@@ -308,7 +323,7 @@ class CandidateSource:
                 if not holds[key]:
                     continue
             specs.append(parts[1])
-        return not specs or any(all(sp.contains(v, prereleases=True) for sp in specs) for v in torches)
+        return specs
 
     def _env(self) -> dict[str, str]:
         env = self.__dict__.get("_env_cache")
@@ -752,7 +767,7 @@ class CandidateSource:
         if extras is None:
             return any((m := _NAME.match(t)) is not None and _canonical(m.group(1)) == "torch"
                        for t in rec.requires_dist)
-        return any(d.name == "torch" for d in self._deps(rel, extras, parent=""))
+        return bool(self._torch_specs(rel, extras))
 
     def _torch_era(self, rel: Release) -> Req | None:
         """``torch<X.(Y+1)``: the torch minors released before ``rel`` was uploaded (None: unknown)."""

@@ -29,7 +29,7 @@ _FILTER_ORDER = ("gpu", "driver", "cuda", "known-bad", "python", "platform", "sd
 
 
 def explain_empty(session: _Session, name: str, source: CandidateSource,
-                  roots: Sequence[Req] = ()) -> NoPlanError:
+                  roots: Sequence[Req] = (), *, search: bool = True) -> NoPlanError:
     """No build of ``name`` survives the target's filters: say which filter and what would work."""
     rejections = source.rejections.get(name, [])
     by_filter: dict[str, list[str]] = {}
@@ -50,7 +50,7 @@ def explain_empty(session: _Session, name: str, source: CandidateSource,
     else:
         if not rejections and not source.known() & {name}:
             message = f"the database has no releases of {name}"
-    return NoPlanError(message, hint=_nearest(session, list(roots) or [Req(name)], avoid=name))
+    return NoPlanError(message, hint=_nearest(session, list(roots) or [Req(name)], avoid=name) if search else None)
 
 
 def _others(count: int, filter_: str) -> str:
@@ -105,13 +105,15 @@ def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
     from attnlock.resolver.resolve import _Impossible, _run
 
     # 1. A wanted package with no build for the target at all.
-    relaxed = session.source(replace(session.target, torch=None, cuda=None))
     for root in sorted(roots, key=lambda r: r.name != "torch"):
         if not source.candidates(root.name, root.extras):
-            if root.name == "torch" or not relaxed.candidates(root.name, root.extras):
-                return explain_empty(session, root.name, source if root.name == "torch" else relaxed, roots)
+            if root.name == "torch":
+                return explain_empty(session, root.name, source, roots, search=search)
+            relaxed = session.source(replace(session.target, torch=None, cuda=None))
+            if not relaxed.candidates(root.name, root.extras):
+                return explain_empty(session, root.name, relaxed, roots, search=search)
             if any(r.filter in ("gpu", "driver") for r in source.rejections.get(root.name, [])):
-                return explain_empty(session, root.name, source, roots)  # built, but not for this GPU
+                return explain_empty(session, root.name, source, roots, search=search)  # not for this GPU
     # 2. A package with no build for the target's torch.
     torch_roots = [r for r in roots if r.name == "torch"]
     for root in roots:

@@ -275,10 +275,40 @@ class _Session:
         chosen: list[Wanted] = []
         notes: list[str] = []
         pool = list(among) if among is not None else [Wanted(n, SpecifierSet()) for n in COVERED]
+        pool = [w for w in pool if w.name in source.known()]
+        # Fast path: one solve for the whole set.  Packages without a single build whose edges can
+        # be met (arc consistency, no resolvelib run) are left out first; if the rest resolves
+        # together, every one of them fits with the ones before it.
+        torch_first = [w for w in pool if w.name == "torch"]
+        if torch_first:
+            try:
+                self._solve(self._roots(torch_first))
+            except _Unsolvable as exc:
+                from attnlock.resolver.explain import explain
+
+                raise explain(self, self._roots(torch_first), exc.source, exc.causes, exc.applied) from None
+        hopeless: set[str] = set()
+        for w in pool:
+            if w.name != "torch":
+                root = self._roots([*torch_first, w])[-1]
+                if not source.viable(root.name, root.extras):
+                    hopeless.add(w.name)
+        hopeful = [w for w in pool if w.name not in hopeless]
+        if hopeful:
+            try:
+                self._solve(self._roots(hopeful))
+            except _Unsolvable:
+                pass
+            else:
+                for w in pool:
+                    if w.name in hopeless:
+                        from attnlock.resolver.explain import explain
+
+                        err = explain(self, self._roots([*hopeful, w]), source, [], [], search=False)
+                        notes.append(f"{w.name}: left out, {err.message}")
+                return tuple(hopeful), notes
         for w in pool:
             name = w.name
-            if name not in source.known():
-                continue
             if name == "torch":
                 # torch is never optional: every covered package depends on it, and a plan without
                 # it would pin kernels for no torch at all.
