@@ -22,7 +22,8 @@ from attnlock.emit import update_pyproject
 from attnlock.emit.uv import INDEX_PREFIX
 from attnlock.errors import InputError
 from attnlock.model import Plan
-from attnlock.resolver import COVERED, parse_with, resolve
+from attnlock.database import load
+from attnlock.resolver import covered, parse_with, resolve
 from tests.test_resolver_cases import DB, make_target
 
 if sys.version_info >= (3, 11):
@@ -97,7 +98,7 @@ def _without_owned(data: dict[str, Any], plan: Plan) -> dict[str, Any]:
     uv = data.get("tool", {}).get("uv")
     if uv is None:
         return data
-    owned = {p.package for p in plan.pins} | set(COVERED)
+    owned = {p.package for p in plan.pins} | set(covered(load()))
     routed = {p.package for p in plan.pins if p.index}
     if "constraint-dependencies" in uv:
         uv["constraint-dependencies"] = [c for c in uv["constraint-dependencies"]

@@ -175,3 +175,20 @@ def test_nearest_search_suggests_a_working_target(db: Database) -> None:
 def test_malformed_with_is_a_usage_error(text: str) -> None:
     with pytest.raises(UsageError):
         parse_with(text)
+
+
+def test_the_default_set_is_data(tmp_path: Path) -> None:
+    """refresh.toml [covered] decides what the default set plans (no list in the code)."""
+    import shutil
+
+    root = tmp_path / "db"
+    shutil.copytree(DB, root)
+    refresh = root / "curated" / "refresh.toml"
+    refresh.write_text(refresh.read_text(encoding="utf-8").replace(
+        'packages = ["torch", "torchvision", "torchaudio", "triton", "xformers", "flash-attn", "jax", "unsloth"]',
+        'packages = ["torch", "xformers"]'), encoding="utf-8")
+    target = make_target({"torch": "2.3.1", "python": "3.11", "platform": "linux-x86_64"})
+    names = {p.package for p in resolve(Database(root), target, None).pins}
+    assert "xformers" in names and "jax" not in names and "flash-attn" not in names
+    names = {p.package for p in resolve(Database(DB), target, None).pins}
+    assert "jax" in names

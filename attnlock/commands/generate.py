@@ -154,7 +154,9 @@ def _validate(plan: Plan, args: argparse.Namespace, command: str) -> None:
 
     from attnlock.emit import render_constraints
 
-    uv = _find_uv()
+    from attnlock.install.environment import find_uv
+
+    uv = find_uv()
     if uv is None:
         raise ToolError("--validate needs uv, which is not installed", hint="pip install uv (or attnlock[uv])")
     index = args.index_url or os.environ.get("ATTNLOCK_INDEX_URL")
@@ -180,19 +182,3 @@ def _validate(plan: Plan, args: argparse.Namespace, command: str) -> None:
                         hint="the index may lack a planned build; see the message above")
     print(f"attnlock generate: validated: uv resolved the plan ({len(proc.stdout.splitlines())} lines)",
           file=sys.stderr)
-
-
-def _find_uv() -> str | None:
-    import shutil
-
-    found = shutil.which("uv")
-    if found:
-        return found
-    try:
-        from uv import find_uv_bin
-    except ImportError:
-        return None
-    try:
-        return str(find_uv_bin())
-    except FileNotFoundError:
-        return None

@@ -64,9 +64,10 @@ def _index_name(url: str, plan: Plan) -> str:
 
 
 def _owned_names(plan: Plan) -> set[str]:
-    from attnlock.resolver.resolve import COVERED
+    from attnlock.database import load
+    from attnlock.resolver.resolve import covered
 
-    return {p.package for p in plan.pins} | set(COVERED)
+    return {p.package for p in plan.pins} | set(covered(load()))
 
 
 def render_uv(plan: Plan, *, command: str) -> str:

@@ -18,8 +18,19 @@ from attnlock.resolver.facts import facts_for
 from attnlock.resolver.locations import DatabaseLocations, Locations
 from attnlock.resolver.requirement import Req
 
-# The packages `--with` names by default (../shared/CLI.md), in the order a plan lists them.
-COVERED = ("torch", "torchvision", "torchaudio", "triton", "xformers", "flash-attn", "jax", "unsloth")
+
+
+def covered(db: Database) -> tuple[str, ...]:
+    """The packages `generate` plans by default, in plan order: ``refresh.toml [covered] packages``."""
+    raw = facts_for(db).curated_raw("refresh").get("covered", {})
+    names = raw.get("packages") if isinstance(raw, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        from attnlock.errors import DataError
+
+        raise DataError("the database does not say which packages generate covers",
+                        path=str(db.root / "curated" / "refresh.toml"),
+                        hint='add [covered] packages = ["torch", ...] (data/SCHEMA.md)')
+    return tuple(canonical(n) for n in names)
 
 _MAX_ROUNDS = 5000
 
@@ -133,13 +144,13 @@ class _Session:
                                                                          for s in w.specifier))
         self._check_variant()
         source = self.source()
-        known = set(COVERED) | set(source.known())
+        known = set(covered(self.db)) | set(source.known())
         if wanted is not None:
             unknown = [w.name for w in wanted if w.name not in known]
             if unknown:
                 raise UsageError(
                     f"unknown package{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
-                    hint=f"--with takes packages the database covers: {', '.join(c for c in COVERED)}",
+                    hint=f"--with takes packages the database covers: {', '.join(covered(self.db))}",
                 )
             missing = [w.name for w in wanted if w.name not in source.known()]
             if missing and optional:
@@ -274,7 +285,7 @@ class _Session:
         with the ones before it."""
         chosen: list[Wanted] = []
         notes: list[str] = []
-        pool = list(among) if among is not None else [Wanted(n, SpecifierSet()) for n in COVERED]
+        pool = list(among) if among is not None else [Wanted(n, SpecifierSet()) for n in covered(self.db)]
         pool = [w for w in pool if w.name in source.known()]
         # Fast path: one solve for the whole set.  Packages without a single build whose edges can
         # be met (arc consistency, no resolvelib run) are left out first; if the rest resolves
@@ -362,7 +373,7 @@ class _Session:
     def _build_plan(self, source: CandidateSource, result: dict[str, Candidate], wanted: Sequence[Wanted],
                     notes: list[str], applied: list[Exclusion]) -> Plan:
         wanted_names = [w.name for w in wanted]
-        order = {n: i for i, n in enumerate(COVERED)}
+        order = {n: i for i, n in enumerate(covered(self.db))}
         names = sorted(result, key=lambda n: (order.get(n, len(order)), n))
         required_by: dict[str, list[str]] = {}
         for cand in result.values():
