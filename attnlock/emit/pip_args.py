@@ -1,19 +1,35 @@
-"""The pip-args emitter: the arguments to append to ``pip install`` for this plan, one shell line."""
+"""The pip-args emitter: the options to add to ``pip install`` so that it installs this plan's builds.
+
+pip takes pins only two ways: as positional requirements, which *install* every one of them
+(triton, flash-attn, nvidia-* …, whether the user wanted them or not), or through a constraints
+file, which only limits what gets installed.  attnlock's plan is a set of constraints, so the
+options are: the PyTorch indexes the plan needs (``--extra-index-url``, the same lines the
+constraints file carries), ``--no-build-isolation`` when a planned package is built from its sdist,
+and ``--constraint /dev/stdin`` — the pins themselves arrive on pip's standard input from the
+constraints output::
+
+    attnlock generate [TARGET] | pip install $(attnlock generate [TARGET] --format pip-args) torch xformers
+
+The packages to install stay the user's to name.  ``/dev/stdin`` needs a POSIX system; elsewhere
+write the constraints to a file and pass ``-c FILE``.  tests/test_generate_pip_args.py runs this
+line with the real pip against a local index.
+"""
 
 from __future__ import annotations
 
 import shlex
 
-from attnlock.emit.constraints import pin_line
 from attnlock.model import Plan
+
+STDIN = "/dev/stdin"
 
 
 def render_pip_args(plan: Plan) -> str:
-    """``--extra-index-url URL torch==2.3.1+cu118 'flash-attn @ https://…'`` (shell-quoted)."""
+    """``--extra-index-url URL --constraint /dev/stdin`` (shell-quoted, one line)."""
     argv: list[str] = []
     for ix in plan.indexes:
         argv += ["--extra-index-url", ix.url]
     if any(p.sdist for p in plan.pins):
         argv.append("--no-build-isolation")
-    argv += [pin_line(p) for p in plan.pins]
+    argv += ["--constraint", STDIN]
     return shlex.join(argv) + "\n"

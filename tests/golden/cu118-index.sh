@@ -1,1 +1,1 @@
---extra-index-url https://download.pytorch.org/whl/cu118 torch==2.3.1+cu118 torchvision==0.18.1+cu118 triton==2.3.1 xformers==0.0.27+cu118 'flash-attn @ https://github.com/Dao-AILab/flash-attention/releases/download/v2.6.3/flash_attn-2.6.3+cu118torch2.3cxx11abiFALSE-cp311-cp311-linux_x86_64.whl'
+--extra-index-url https://download.pytorch.org/whl/cu118 --constraint /dev/stdin

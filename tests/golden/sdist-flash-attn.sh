@@ -1,1 +1,1 @@
---no-build-isolation torch==2.11.0 triton==3.6.0 flash-attn==2.6.3 cuda-toolkit==13.0.2
+--no-build-isolation --constraint /dev/stdin
