@@ -642,7 +642,8 @@ class CandidateSource:
                 if low is not None and high is not None:
                     need = f"{low} … {high}"
                 self.reject(package, f"{package} {version}", "gpu",
-                            f"{package} {rec.get('versions')} needs {need}; this GPU is {gpu}{self._gpu_suffix()}")
+                            f"{_series(package, str(rec.get('versions')))} needs {need}; this GPU is "
+                            f"{gpu}{self._gpu_suffix()}")
                 return False
         return True
 
@@ -874,6 +875,22 @@ def _cuda_major(label: str) -> int | None:
         return None
     digits = m.group(1)
     return int(digits) if len(digits) <= 2 else int(digits[:-1])
+
+
+def _series(package: str, spec_text: str) -> str:
+    """``flash-attn >=2.7.4.post1,<=2.8.3.post1`` → ``flash-attn 2.x`` when the range stays in one
+    major (a user thinks in release series, not in the record's bounds); else the range itself."""
+    majors: set[int] = set()
+    try:
+        for sp in SpecifierSet(spec_text):
+            v = Version(sp.version.replace(".*", ""))
+            if sp.operator == "<" and v.release[1:] and not any(v.release[1:]):
+                majors.add(v.major - 1)  # <3.0 ends the 2.x series
+            else:
+                majors.add(v.major)
+    except (InvalidSpecifier, InvalidVersion):
+        return f"{package} {spec_text}"
+    return f"{package} {majors.pop()}.x" if len(majors) == 1 else f"{package} {spec_text}"
 
 
 def _arch_runs(archs: Iterable[ComputeCapability], gpu: ComputeCapability) -> bool:

@@ -373,6 +373,7 @@ class _Session:
     def _build_plan(self, source: CandidateSource, result: dict[str, Candidate], wanted: Sequence[Wanted],
                     notes: list[str], applied: list[Exclusion]) -> Plan:
         wanted_names = [w.name for w in wanted]
+        self._wanted_names = tuple(wanted_names)
         order = {n: i for i, n in enumerate(covered(self.db))}
         names = sorted(result, key=lambda n: (order.get(n, len(order)), n))
         required_by: dict[str, list[str]] = {}
@@ -428,6 +429,11 @@ class _Session:
                 if item not in excluded:
                     excluded.append(item)
         notes += _cuda_major_warnings(result)
+        torch_pin = next((p for p in pins if p.package == "torch"), None)
+        if torch_pin is not None and "the next torch" in torch_pin.reason:
+            notes.append(f"torch held at {result['torch'].version}: torch "
+                         + torch_pin.reason.split("(the next torch, ", 1)[1].split(")", 1)[0].replace(
+                             ", has no build of", " has no build of", 1))
         torch = result.get("torch")
         if torch is not None and torch.source == "index" and any(n.startswith("nvidia-") for n in result):
             notes.append(f"warning: the CUDA library pins (nvidia-*) of {torch.describe()} from the PyTorch index "
@@ -450,10 +456,26 @@ class _Session:
             choice = "newest build for the target"
         elif cand.name == "torch":
             choice = "newest torch for which every wanted package has a build"
+            held = self._held_back_by(source, cand)
+            if held:
+                choice += f" (the next torch, {held[0]}, has no build of {', '.join(held[1])})"
         else:
             choice = "newest build that fits the rest of the plan"
         who = "" if wanted else f"; required by {', '.join(sorted(set(required_by)))}" if required_by else ""
         return f"{head}: {choice}; {cand.why}{who}"
+
+
+    def _held_back_by(self, source: CandidateSource, torch: Candidate) -> tuple[str, list[str]] | None:
+        """Why a newer torch was not planned: the newest newer release and the wanted packages
+        with no viable build for it (arc consistency on a source for that torch alone)."""
+        newer = sorted({c.version for c in source.candidates("torch") if c.version > torch.version})
+        wanted = [n for n in getattr(self, "_wanted_names", ()) if n != "torch"]
+        for v in newer[:1]:
+            one = self.source(replace(self.target, torch=SpecifierSet(f"=={v}")))
+            missing = [n for n in wanted if n in one.known() and not one.viable(n)]
+            if missing:
+                return str(v), missing
+        return None
 
 
 class _TargetSource(CandidateSource):
