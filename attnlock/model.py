@@ -197,7 +197,9 @@ def parse_version(text: str, *, what: str = "version") -> Version:
     try:
         return Version(text.strip())
     except InvalidVersion:
-        raise UsageError(f"malformed {what} {text!r}", hint="write a PEP 440 version such as 2.3.1") from None
+        example = "the driver version nvidia-smi prints, such as 535.104.05" if "driver" in what else \
+            "a PEP 440 version such as 2.3.1"
+        raise UsageError(f"malformed {what} {text!r}", hint=f"write {example}") from None
 
 
 def parse_specifier(text: str, *, what: str = "version range") -> SpecifierSet:

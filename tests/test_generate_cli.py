@@ -136,3 +136,9 @@ def test_popular_regeneration_through_the_cli(tmp_path: Path, capsys: pytest.Cap
     assert code == 0, err
     names = sorted(p.name for p in (tmp_path / "c").iterdir())
     assert "index.json" in names and "torch2.3-cu118-py3.11-linux-x86_64.txt" in names
+
+
+def test_malformed_driver_hint_shows_a_driver_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(capsys, "--torch", "2.3.1", "--python", "3.11", "--platform", "linux-x86_64",
+                          "--gpu", "none", "--driver", "abc")
+    assert code == 2 and "such as 535.104.05" in err and "such as 2.3.1" not in err
