@@ -19,7 +19,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from attnlock.errors import DataError
+from attnlock.errors import DataError, UsageError
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, canonical
 
 DATA_ENV = "ATTNLOCK_DATA_DIR"
@@ -549,7 +549,7 @@ class Database:
                     archs=tuple(ComputeCapability.parse(a) for a in rec.get("archs", []) if isinstance(a, str)),
                     source=_source_text(rec),
                 ))
-            except (KeyError, InvalidVersion, ValueError):
+            except (KeyError, InvalidVersion, ValueError, UsageError):
                 continue  # db validate reports it
         return tuple(sorted(out, key=lambda t: t.version))
 
@@ -586,7 +586,7 @@ class Database:
                     aliases=tuple(str(a) for a in rec.get("aliases", [])),
                     source=_source_text(rec),
                 ))
-            except (KeyError, ValueError):
+            except (KeyError, ValueError, UsageError):
                 continue
         return tuple(out)
 

@@ -57,18 +57,10 @@ def uv_cache_args(tmp: str | Path) -> list[str]:
 
 
 def find_uv() -> str | None:
-    """The uv executable: on PATH, else the one the ``uv`` Python package ships; None if absent."""
-    found = shutil.which("uv")
-    if found:
-        return found
-    try:
-        from uv import find_uv_bin
-    except ImportError:
-        return None
-    try:
-        return str(find_uv_bin())
-    except FileNotFoundError:
-        return None
+    """The uv executable, found the way attnlock itself finds it."""
+    from attnlock.install.environment import find_uv as _find_uv
+
+    return _find_uv()
 
 
 def pip_argv(python: str | Path | None = None) -> list[str]:
