@@ -7,7 +7,6 @@ that let pip or uv see them would test the machine, not attnlock.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
