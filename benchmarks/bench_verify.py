@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,23 @@ def main() -> int:
     for r in rates:
         frac = f"{r['fraction_of_matmul']:.0%}" if isinstance(r["fraction_of_matmul"], float) else ""
         print(f"  {r['check']:34} {r['tflops']:8.1f} TFLOP/s  {frac}")
+    # Per-backend rates of the one-process script (its "NAME: ok X TFLOP/s" lines) beside verify's,
+    # from the same run: every verify figure is measured with the GPU to itself, so they should agree.
+    script_rates = {m.group(1): float(m.group(2))
+                    for m in re.finditer(r"^(\S+): ok (?:\S+ )?([0-9.]+) TFLOP/s", last_script, re.M)}
+    names = {"torch/matmul_bf16": "matmul_bf16", "torch/sdpa_flash": "sdpa_flash",
+             "torch/sdpa_efficient": "sdpa_efficient", "torch/sdpa_cudnn": "sdpa_cudnn",
+             "torch/sdpa_math": "sdpa_math", "xformers/memory_efficient_attention": "xformers",
+             "flash-attn-4/flash_attn_func": "flash-attn-4"}
+    agreement = []
+    for r in rates:
+        other = script_rates.get(names.get(str(r["check"]), ""))
+        if other and r["tflops"]:
+            ratio = float(r["tflops"]) / other
+            agreement.append({"check": r["check"], "verify": r["tflops"], "script": other, "ratio": round(ratio, 3)})
+            print(f"  {r['check']:34} verify {r['tflops']:8.1f} vs script {other:8.1f} TFLOP/s: "
+                  f"{ratio:.3f} ({'within' if abs(ratio - 1) <= 0.05 else 'outside'} 5%)")
+    summary["agreement"] = agreement
     if args.out:
         args.out.write_text(json.dumps({"summary": summary, "verify": last_json}, indent=2))
     return 0

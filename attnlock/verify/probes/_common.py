@@ -37,7 +37,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 _STREAM: TextIO | None = None
 
@@ -120,7 +120,8 @@ class Recorder:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                extra = fn() or {}
+                with gpu_shared():
+                    extra = fn() or {}
                 res.update(extra)
             except Skip as exc:
                 res.update(status="skip", reason=str(exc))
@@ -164,21 +165,72 @@ def _warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
     return seen[:10]
 
 
-@contextlib.contextmanager
-def gpu_exclusive() -> Iterator[None]:
-    """Hold the per-GPU lock (``ATTNLOCK_GPU_LOCK``) so timed sections of parallel probes never overlap."""
-    path = os.environ.get("ATTNLOCK_GPU_LOCK")
-    if not path:
-        yield
-        return
-    import fcntl
+class _GpuLock:
+    """A readers-writer lock on one GPU across probe children (``flock`` on ``ATTNLOCK_GPU_LOCK``).
 
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    Every check holds it shared while it runs (imports, correctness checks and warm-ups of several
+    children overlap freely); a timed section takes it exclusive, so no other child's kernels run on
+    the GPU while a throughput figure is measured.  One open file per process: ``flock`` converts the
+    held lock in place (shared -> exclusive -> shared), releasing it first, so two children that
+    upgrade at once cannot deadlock.
+    """
+
+    def __init__(self) -> None:
+        self.fh: IO[bytes] | None = None
+        self.depth = 0
+
+    def _file(self) -> IO[bytes] | None:
+        path = os.environ.get("ATTNLOCK_GPU_LOCK")
+        if not path:
+            return None
+        if self.fh is None:
+            self.fh = open(path, "a+b")  # noqa: SIM115 - held for the life of the child
+        return self.fh
+
+    @staticmethod
+    def _drain() -> None:
+        """Wait for this process's queued GPU work before the lock changes hands."""
+        torch = sys.modules.get("torch")
+        try:
+            if torch is not None and torch.cuda.is_initialized():
+                torch.cuda.synchronize()
+        except Exception:  # a broken CUDA context is the check's failure, reported by its own result
+            return
+
+    @contextlib.contextmanager
+    def hold(self, exclusive: bool) -> Iterator[None]:
+        fh = self._file()
+        if fh is None:
+            yield
+            return
+        import fcntl
+
+        outer = self.depth
+        self._drain()
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        self.depth += 1
         try:
             yield
         finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            self._drain()
+            self.depth -= 1
+            if outer:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_SH)  # back to the enclosing check's shared hold
+            else:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+_GPU_LOCK = _GpuLock()
+
+
+def gpu_shared() -> contextlib.AbstractContextManager[None]:
+    """Hold the per-GPU lock shared: GPU work that may overlap other children's, but never a timed section."""
+    return _GPU_LOCK.hold(exclusive=False)
+
+
+def gpu_exclusive() -> contextlib.AbstractContextManager[None]:
+    """Hold the per-GPU lock exclusive so a timed section has the GPU to itself (``ATTNLOCK_GPU_LOCK``)."""
+    return _GPU_LOCK.hold(exclusive=True)
 
 
 def attention_flops(b: int, h: int, s: int, d: int) -> float:
