@@ -106,9 +106,11 @@ def _python_tag_ok(tag: Tag, python: PythonVersion) -> bool:
     kind, major, minor = m.group(1), int(m.group(2)), m.group(3)
     if major != python.major:
         return False
-    if kind == "cp" and abi not in ("abi3", "none"):
+    if kind == "cp" and abi != "abi3":
         if abi.endswith("t"):  # free-threaded builds are not a CPython X.Y default interpreter
             return False
+        # cp310-cp310 and cp310-none (torch's macOS wheels): that CPython only, as packaging's
+        # cpython_tags() list them (cpXY-none only for the running XY).
         return minor != "" and int(minor) == python.minor
     if minor == "":
         return True
@@ -359,6 +361,7 @@ class TorchVariants:
     pypi: CudaVariant | None
     index: tuple[CudaVariant, ...]
     source: str
+    pypi_by_platform: Mapping[str, CudaVariant | None] = field(default_factory=dict)  # None: "unknown"
 
 
 @dataclass(frozen=True)
@@ -513,10 +516,14 @@ class Database:
         if rec is None:
             return None
         pypi = rec.get("pypi")
+        by_platform = rec.get("pypi_by_platform")
         return TorchVariants(
             pypi=CudaVariant.parse(pypi) if isinstance(pypi, str) and pypi != "unknown" else None,
             index=tuple(CudaVariant.parse(v) for v in rec.get("variants", []) if isinstance(v, str)),
             source=_source_text(rec),
+            pypi_by_platform={str(k): (CudaVariant.parse(v) if v != "unknown" else None)
+                              for k, v in by_platform.items() if isinstance(v, str)}
+            if isinstance(by_platform, dict) else {},
         )
 
     def torch_abi(self, version: Version, platform: Platform, index: str = "pypi") -> bool | None:

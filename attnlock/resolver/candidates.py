@@ -20,11 +20,12 @@ from packaging.markers import Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from attnlock.compat import AbiWindow, KernelBuild, Model, model_for
 from attnlock.database.store import Release, TorchVariants, marker_holds, target_environment
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, Target, canonical
 from attnlock.resolver.facts import Facts
 from attnlock.resolver.locations import Locations
-from attnlock.resolver.requirement import Req
+from attnlock.resolver.requirement import Cut, Req
 
 # Packages whose builds pair with one torch build (Requires-Dist `torch==X`): their PyTorch-index
 # builds carry the torch build's variant label.
@@ -48,6 +49,7 @@ class Candidate:
     why: str = ""  # where the build's facts come from, for the plan's reason line
     requires_dist: tuple[str, ...] = ()
     lazy_deps: Callable[[], tuple[Req, ...]] | None = None  # computed on first use (most are never asked)
+    built_for: Version | None = None  # kernel builds: the torch build the extension was compiled for
 
     @property
     def dependencies(self) -> tuple[Req, ...]:
@@ -62,7 +64,7 @@ class Candidate:
     def key(self) -> tuple[object, ...]:
         cached = self.__dict__.get("_key")
         if cached is None:
-            cached = (self.name, self.version, self.label, self.source, self.url, self.extras)
+            cached = (self.name, self.version, self.label, self.source, self.variant, self.index, self.url, self.extras)
             object.__setattr__(self, "_key", cached)
         return cached
 
@@ -114,7 +116,7 @@ class CandidateSource:
     allow_build: frozenset[str] = frozenset()
     allow_pre: frozenset[str] = frozenset()  # packages whose wanted range names a pre-release
     user_pinned: frozenset[str] = frozenset()  # packages the user pinned (==): no upload-era bound
-    excluded: dict[str, list[tuple[SpecifierSet, str]]] = field(default_factory=dict)
+    excluded: dict[str, list[Cut]] = field(default_factory=dict)
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)
     base: CandidateSource | None = None  # the same target without exclusions: its builds are reused
     _cache: dict[tuple[str, frozenset[str]], list[Candidate]] = field(default_factory=dict)
@@ -219,9 +221,9 @@ class CandidateSource:
         return self.target.python
 
     def _is_excluded(self, cand: Candidate) -> bool:
-        for spec, reason in self.excluded.get(cand.name, []):
-            if spec.contains(cand.version, prereleases=True):
-                self.reject(cand.name, cand.describe(), "known-bad", reason)
+        for cut in self.excluded.get(cand.name, []):
+            if cut.applies(cand):
+                self.reject(cand.name, cand.describe(), "known-bad", cut.reason)
                 return True
         return False
 
@@ -332,10 +334,15 @@ class CandidateSource:
             self.__dict__["_env_cache"] = env
         return env
 
-    def _variant_ok(self, build: str, package: str, variant: CudaVariant, torch: Version) -> bool:
-        """The target's CUDA choice, driver and GPU architecture against one torch build."""
+    def _variant_ok(self, build: str, package: str, variant: CudaVariant, torch: Version, *,
+                    major_only: bool = False) -> bool:
+        """The target's CUDA choice, driver and GPU architecture against one build (of torch, or of a
+        kernel made for ``torch``); with ``major_only`` (an ABI window that needs only the CUDA major)
+        a cu126 build serves a cu128 target."""
         t = self.target
-        if t.cuda is not None and variant != t.cuda:
+        if t.cuda is not None and variant != t.cuda and not (
+                major_only and variant.is_cuda and t.cuda.is_cuda and variant.version is not None
+                and t.cuda.version is not None and variant.version.major == t.cuda.version.major):
             self.reject(package, build, "cuda", f"{build} is a {variant.label} build; the target wants {t.cuda.label}")
             return False
         if t.cuda is None and t.gpu is not None and not variant.is_cuda:
@@ -412,11 +419,13 @@ class CandidateSource:
         if plat is not None and plat.os == "macos":
             return CudaVariant("cpu")  # macOS builds of torch are CPU (MPS) builds: no CUDA on macOS
         tv: TorchVariants | None = self.db.torch_variants(version)
-        if tv is None or tv.pypi is None:
+        if tv is None:
             return None
+        if plat is not None and str(plat) in tv.pypi_by_platform:
+            return tv.pypi_by_platform[str(plat)]
         if plat is None or str(plat) == "linux-x86_64":
             return tv.pypi
-        return None  # the database records the default build's variant for linux-x86_64 only
+        return None  # not recorded for this platform: unknown
 
     def _torch(self) -> list[Candidate]:
         out: list[Candidate] = []
@@ -440,6 +449,13 @@ class CandidateSource:
                 build = f"torch {rel.version}+{label}" if label else f"torch {rel.version}" + (
                     f" ({variant.label})" if variant else "")
                 if variant is None:
+                    if self.target.gpu is not None and self.target.cuda is None:
+                        # A GPU machine needs a CUDA build; an unrecorded default-index build may be a
+                        # CPU one (Windows' is), so the PyTorch index's CUDA builds are planned instead.
+                        self.reject("torch", build, "cuda",
+                                    f"the CUDA variant of {build} on {plat} is not recorded (it may be a CPU build); "
+                                    f"a GPU target takes a CUDA build from the PyTorch index")
+                        continue
                     if self.target.driver is not None and self.target.cuda is None:
                         self.reject("torch", build, "driver",
                                     f"the CUDA variant of {build} on {plat} is not recorded, so it cannot be "
@@ -479,71 +495,66 @@ class CandidateSource:
     # -- xformers -------------------------------------------------------------
 
     def _xformers(self) -> list[Candidate]:
+        """Every build of every release (the compatibility model's list), each with the torch range
+        its ABI window serves, intersected with what the release's metadata admits (an installer
+        enforces Requires-Dist whatever the window says: 0.0.34 declares torch==2.10.0)."""
         out: list[Candidate] = []
-        torches = {str(v) for v in self._torch_versions()}
+        model = model_for(self.db)
+        torches = self._torch_versions()
         for rel in reversed(self.db.releases("xformers")):
-            needed = {str(bi["torch"]).split("+")[0] for bi in rel.build_info.values()
-                      if isinstance(bi, dict) and isinstance(bi.get("torch"), str)}
-            needed |= {str(t.public) for t, _v, _s in self.db.xformers_index_builds(rel.version)}
-            if needed and not needed & torches:
-                continue  # every build of this release needs a torch the target rules out
-            if not self._release_ok(rel):
+            builds = model.xformers_builds(rel, self._platform, self._python)
+            if not builds:
+                cand = self._xformers_unbuilt(rel)
+                if cand is not None and self._release_ok(rel):
+                    out.append(cand)
                 continue
-            pypi = self._xformers_pypi(rel)
-            if pypi is not None:
-                out.append(pypi)
-            for torch_v, variants, source in self.db.xformers_index_builds(rel.version):
-                if Version(torch_v.public) not in self._torch_versions():
-                    continue
-                ordered = sorted(variants, key=lambda v: (v.is_cuda, v.version or Version("0")), reverse=True)
-                for variant in ordered:
-                    build = f"xformers {rel.version}+{variant.label}"
-                    if not self._variant_ok(build, "xformers", variant, torch_v):
-                        continue
-                    parent = f"{build} (PyTorch-index build for torch {torch_v}+{variant.label})"
-                    deps = (Req("torch", SpecifierSet(f"=={torch_v}"), variant=variant.label, parent=parent),)
-                    out.append(Candidate(
-                        name="xformers", version=rel.version, label=variant.label, source="index",
-                        variant=variant.label, index=self.locations.index_url(variant.label), deps=deps,
-                        lazy_deps=functools.partial(self._deps, rel, skip=["torch"], parent=parent),
-                        why=f"built for torch {torch_v}+{variant.label} (the PyTorch index's build)",
-                    ))
+            meta = self._torch_specs(rel, frozenset())
+            served = []
+            for b in builds:
+                spec = model.torch_range(b)
+                for m in meta:
+                    spec &= m
+                if any(spec.contains(v, prereleases=True) for v in torches):
+                    served.append((b, spec))
+            if not served or not self._release_ok(rel):
+                continue
+            for b, spec in sorted(served, key=_build_order):
+                cand = self._xformers_candidate(rel, b, spec, model.window(b))
+                if cand is not None:
+                    out.append(cand)
         return out
 
-    def _xformers_pypi(self, rel: Release) -> Candidate | None:
-        """The default-index build; its torch edge is the torch its extension was built for."""
+    def _xformers_candidate(self, rel: Release, b: KernelBuild, spec: SpecifierSet,
+                            window: AbiWindow | None) -> Candidate | None:
+        variant = CudaVariant.parse(b.variant) if b.variant else None
+        major_only = window is not None and window.cuda == "major"
+        where = f"the {b.index} index's build" if b.origin == "index" else "cpp_lib.json of the default-index wheel"
+        build = f"xformers {b.version}" + (f"+{b.index}" if b.origin == "index" else "")
+        if variant is not None and not self._variant_ok(build, "xformers", variant, Version(b.built_for.public),
+                                                        major_only=major_only):
+            return None
+        admitted = window.describe(b.built_for) if window is not None else "the exact-build rule"
+        parent = f"{build} (built for torch {b.built_for}; {admitted})"
+        req = Req("torch", spec, variant=None if major_only else b.variant,
+                  cuda_major=b.cuda_major if major_only else None, parent=parent)
+        return Candidate(
+            name="xformers", version=rel.version, label=b.label, source=b.origin, variant=b.variant,
+            index=self.locations.index_url(b.index) if b.origin == "index" and b.index else None,
+            deps=(req,), lazy_deps=functools.partial(self._deps, rel, skip=["torch"], parent=parent),
+            why=f"built for torch {b.built_for} ({where}); {admitted}", built_for=b.built_for,
+        )
+
+    def _xformers_unbuilt(self, rel: Release) -> Candidate | None:
+        """A release without build info or index record (pure-Python dev builds): Requires-Dist is all there is."""
         desc = f"xformers {rel.version}"
-        info = None
-        for wheel in rel.wheels():
-            if wheel.runs_on(self._platform, self._python):
-                bi = rel.build_info.get(wheel.filename)
-                if isinstance(bi, dict) and isinstance(bi.get("torch"), str):
-                    info = bi
-                    break
-        deps: tuple[Req, ...] = ()
-        lazy = functools.partial(self._deps, rel, skip=["torch"], parent=desc)
-        if info is None:
-            # No build info for this wheel: Requires-Dist is all we know (pure-Python builds).
-            req = rel.requirement_on("torch", self._platform, self._python)
-            torch_req = _req(req, desc) if req is not None else None
-            return Candidate("xformers", rel.version, None, "pypi", deps=deps + ((torch_req,) if torch_req else ()),
-                             lazy_deps=lazy, why="Requires-Dist (no build info recorded)")
-        try:
-            built = Version(str(info["torch"]))
-        except InvalidVersion:
+        req = rel.requirement_on("torch", self._platform, self._python)
+        torch_req = _req(req, desc) if req is not None else None
+        if torch_req is not None and not any(torch_req.specifier.contains(v, prereleases=True)
+                                             for v in self._torch_versions()):
             return None
-        if Version(built.public) not in self._torch_versions():
-            return None
-        variant = built.local  # "cu121"
-        if variant is not None and self.target.cuda is not None and variant != self.target.cuda.label:
-            self.reject("xformers", desc, "cuda",
-                        f"{desc} from the default index was built for torch {built}; the target wants "
-                        f"{self.target.cuda.label}")
-            return None
-        parent = f"{desc} (built for torch {built})"
-        torch_req = Req("torch", SpecifierSet(f"=={built.public}"), variant=variant, parent=parent)
-        return Candidate("xformers", rel.version, None, "pypi", variant=variant, deps=deps + (torch_req,),
-                         lazy_deps=lazy, why=f"its extension was built for torch {built} (cpp_lib.json)")
+        return Candidate("xformers", rel.version, None, "pypi", deps=(torch_req,) if torch_req else (),
+                         lazy_deps=functools.partial(self._deps, rel, skip=["torch"], parent=desc),
+                         why="Requires-Dist (no build info recorded)")
 
     # -- flash-attn -----------------------------------------------------------
 
@@ -564,7 +575,13 @@ class CandidateSource:
             elif py is not None and py not in rec.get("python", []):
                 self.reject("flash-attn", f"flash-attn {version}", "python",
                             f"flash-attn {version} has no prebuilt wheel for Python {self._python}")
-        minors = frozenset(f"{v.major}.{v.minor}" for v in self._torch_versions())
+        # A wheel serves the torch releases of its ABI window (a torch2.10 wheel serves 2.10-2.12):
+        # keep the wheels whose window holds some torch the target allows.
+        model = model_for(self.db)
+        torches = self._torch_versions()
+        built_minors = {w.torch_minor for w in self.db.flash_attn_wheels_for("flash-attn", plat, py, None)}
+        served = {m: model.torch_minors_served(m) for m in built_minors}
+        minors = frozenset(m for m, rng in served.items() if any(rng.contains(v, prereleases=True) for v in torches))
         wheels = self.db.flash_attn_wheels_for("flash-attn", plat, py, minors)
         seen: set[tuple[Version, str]] = set()
         by_version: dict[Version, list[Candidate]] = {}
@@ -595,12 +612,15 @@ class CandidateSource:
             rel = releases[w.version]
             by_version.setdefault(w.version, []).append(Candidate(
                 name="flash-attn", version=w.version, label=w.local_label, source="url",
+                built_for=Version(f"{w.torch_minor}+{w.cuda}"),
                 url=self.locations.wheel_url(w.url), cxx11abi=w.cxx11abi,
-                deps=(Req("torch", SpecifierSet(f"=={w.torch_minor}.*"), cuda_major=major, cxx11abi=w.cxx11abi,
+                deps=(Req("torch", served[w.torch_minor], cuda_major=major, cxx11abi=w.cxx11abi,
                           parent=parent),),
                 lazy_deps=functools.partial(self._deps, rel, skip=["torch"], parent=parent) if rel else None,
                 why=f"the prebuilt wheel for torch {w.torch_minor}, CUDA {major}, "
-                    f"cxx11abi={'TRUE' if w.cxx11abi else 'FALSE'}, {w.python}",
+                    f"cxx11abi={'TRUE' if w.cxx11abi else 'FALSE'}, {w.python}"
+                    + (f"; serves torch {served[w.torch_minor]} ({_window_words(model, w.torch_minor)})"
+                       if str(served[w.torch_minor]) != f"=={w.torch_minor}.*" else ""),
             ))
         for version in sorted(by_version, reverse=True):
             # Within a release prefer the newest CUDA label; ABI order does not matter (torch decides).
@@ -891,6 +911,23 @@ def _series(package: str, spec_text: str) -> str:
     except (InvalidSpecifier, InvalidVersion):
         return f"{package} {spec_text}"
     return f"{package} {majors.pop()}.x" if len(majors) == 1 else f"{package} {spec_text}"
+
+
+def _window_words(model: Model, minor: str) -> str:
+    from attnlock.compat import abi
+
+    w = abi.find(model.windows(), "flash-attn", Version("2"), Version(minor))
+    return ("measured: " + w.source.split()[0]) if w is not None and w.source else "ABI window"
+
+
+def _build_order(item: tuple[KernelBuild, SpecifierSet]) -> tuple[int, int, int]:
+    """The default-index build first (no extra index, and what an installer picks anyway), then the
+    PyTorch-index builds, CUDA before other variants, the newest CUDA first."""
+    b = item[0]
+    variant = CudaVariant.parse(b.variant) if b.variant else None
+    cuda = variant.version if variant is not None and variant.is_cuda and variant.version is not None else None
+    return (0 if b.origin == "pypi" else 1, 0 if cuda is not None else 1,
+            -(cuda.major * 100 + (cuda.minor if len(cuda.release) > 1 else 0)) if cuda is not None else 0)
 
 
 def _arch_runs(archs: Iterable[ComputeCapability], gpu: ComputeCapability) -> bool:

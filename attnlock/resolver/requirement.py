@@ -73,3 +73,26 @@ class Req:
 
 def _pre(spec: SpecifierSet) -> bool:
     return any(s.prereleases for s in spec)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Builds of one package taken out of a search branch: a known-bad combination's member.
+
+    The release range, and where the record names them, the build label glob and the torch
+    build's CUDA variants; ``reason`` is what the plan says about it.
+    """
+
+    specifier: SpecifierSet
+    reason: str
+    label: str | None = None
+    variants: tuple[str, ...] = ()
+
+    def applies(self, cand: Candidate) -> bool:
+        from attnlock.compat.abi import label_matches
+
+        if not self.specifier.contains(cand.version, prereleases=True):
+            return False
+        if self.label is not None and not label_matches(self.label, cand.label):
+            return False
+        return not self.variants or cand.variant in self.variants

@@ -10,13 +10,15 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from attnlock.compat import KnownBad, model_for
+from attnlock.compat.known_bad import Installed
 from attnlock.database.store import Database
 from attnlock.errors import NoPlanError, UsageError
 from attnlock.model import Exclusion, Index, Pin, Plan, Target, canonical
 from attnlock.resolver.candidates import Candidate, CandidateSource
 from attnlock.resolver.facts import facts_for
 from attnlock.resolver.locations import DatabaseLocations, Locations
-from attnlock.resolver.requirement import Req
+from attnlock.resolver.requirement import Cut, Req
 
 
 
@@ -33,6 +35,7 @@ def covered(db: Database) -> tuple[str, ...]:
     return tuple(canonical(n) for n in names)
 
 _MAX_ROUNDS = 5000
+_MAX_BRANCHES = 64  # resolutions one known-bad search may run
 
 
 @dataclass(frozen=True)
@@ -118,16 +121,17 @@ class _Session:
         self.target = target
         self.locations = locations
         self.allow_build = allow_build
-        self.excluded: dict[str, list[tuple[SpecifierSet, str]]] = {}
+        self.excluded: dict[str, list[Cut]] = {}
+        self.allow_known_bad: frozenset[str] = frozenset()
         self.allow_pre: frozenset[str] = frozenset()
         self.user_pinned: frozenset[str] = frozenset()
         self._sources: dict[tuple[object, ...], CandidateSource] = {}
 
     def source(self, target: Target | None = None,
-               excluded: dict[str, list[tuple[SpecifierSet, str]]] | None = None) -> CandidateSource:
+               excluded: dict[str, list[Cut]] | None = None) -> CandidateSource:
         ex = self.excluded if excluded is None else excluded
-        key = (target or self.target, self.allow_pre, self.user_pinned, tuple(sorted((k, tuple(map(str, (s for s, _ in v))))
-                                                                   for k, v in ex.items())))
+        key = (target or self.target, self.allow_pre, self.user_pinned,
+               tuple(sorted((k, tuple(sorted(map(repr, v)))) for k, v in ex.items() if v)))
         found = self._sources.get(key)
         if found is None:
             base = self.source(target, {}) if ex else None
@@ -228,24 +232,54 @@ class _Session:
                          "database knows no such CUDA toolkit", hint=f"{words}; pass one of them to --cuda")
 
     def _solve(self, roots: list[Req]) -> tuple[CandidateSource, dict[str, Candidate], list[Exclusion]]:
-        """Resolve, then exclude known-bad combinations one at a time and resolve again."""
-        excluded: dict[str, list[tuple[SpecifierSet, str]]] = {}
-        applied: list[Exclusion] = []
-        for _ in range(10):
+        """Resolve, cutting confirmed known-bad combinations out of the search.
+
+        A record cuts only the combination it names, so a plan that falls into one branches: in
+        each branch one member of the combination (torch, xformers, unsloth …) is moved out of the
+        record's range, and the search goes on.  The union of the branches is exactly every plan
+        outside the combination; the best plan over the branches wins (:func:`_rank`).
+        """
+        frontier: list[tuple[dict[str, list[Cut]], list[Exclusion]]] = [({}, [])]
+        seen: set[tuple[object, ...]] = set()
+        best: tuple[tuple[object, ...], CandidateSource, dict[str, Candidate], list[Exclusion]] | None = None
+        failed: _Unsolvable | None = None
+        order = [r.name for r in roots]
+        runs = 0
+        while frontier and runs < _MAX_BRANCHES:
+            excluded, applied = frontier.pop(0)
+            key = tuple(sorted((k, tuple(sorted(map(repr, v)))) for k, v in excluded.items()))
+            if key in seen:
+                continue
+            seen.add(key)
+            runs += 1
             self.excluded = excluded
             src = self.source()
             try:
                 result = _run(src, roots)
             except _Impossible as exc:
-                raise _Unsolvable(src, exc.causes, applied) from None
+                if failed is None or len(applied) < len(failed.applied):
+                    failed = _Unsolvable(src, exc.causes, applied)
+                continue
             hit = self._known_bad_hit(result)
             if hit is None:
-                return src, result, applied
-            name, spec, exclusion = hit
-            excluded = {k: list(v) for k, v in excluded.items()}
-            excluded.setdefault(name, []).append((spec, exclusion.reason))
-            applied.append(exclusion)
-        raise NoPlanError("known-bad combinations keep matching; no plan found after 10 exclusions")
+                rank = _rank(result, order)
+                if best is None or rank > best[0]:
+                    best = (rank, src, result, applied)
+                continue
+            for name in hit.members():
+                cut = Cut(hit.packages[name], _cut_reason(hit, name), hit.labels.get(name),
+                          hit.torch_variant if name == "torch" else ())
+                branch = {k: list(v) for k, v in excluded.items()}
+                branch.setdefault(name, []).append(cut)
+                frontier.append((branch, [*applied, Exclusion(name, _member_words(hit, name), cut.reason,
+                                                              hit.evidence or None)]))
+        if best is not None:
+            _rank_, src, result, applied = best
+            self.excluded = {}
+            return src, result, _distinct(applied)
+        if failed is not None:
+            raise failed
+        raise NoPlanError(f"known-bad combinations keep matching; no plan found in {_MAX_BRANCHES} searches")
 
     def _roots(self, wanted: Sequence[Wanted]) -> list[Req]:
         roots = []
@@ -277,7 +311,17 @@ class _Session:
             torch = _run(source, self._roots([*others, Wanted("torch", SpecifierSet())])).get("torch")
         except _Impossible:
             torch = next(iter(source.candidates("torch")), None)
-        return torch.cuda_major if torch is not None else None
+        if torch is not None and torch.cuda_major is not None:
+            return torch.cuda_major
+        if self.target.gpu is not None or self.target.driver is not None:
+            # A GPU (or a driver) means a CUDA machine even when no torch build says which CUDA:
+            # jax's newest CUDA plugin with wheels for the target.
+            majors = sorted((int(m.group(1)) for n in facts_for(self.db).packages()
+                             if (m := re.fullmatch(r"jax-cuda(\d+)-plugin", n))), reverse=True)
+            for major in majors:
+                if self._jax_plugin_has_wheels(major):
+                    return major
+        return None
 
     def _default_wanted(self, source: CandidateSource, among: Sequence[Wanted] | None = None,
                         ) -> tuple[tuple[Wanted, ...], list[str]]:
@@ -352,21 +396,11 @@ class _Session:
             raise explain_empty(self, "torch", source)
         return tuple(chosen), notes
 
-    def _known_bad_hit(self, result: dict[str, Candidate]) -> tuple[str, SpecifierSet, Exclusion] | None:
-        versions = {n: c.version for n, c in result.items()}
-        for kb in facts_for(self.db).known_bad():
-            if kb.matches(versions, self.target.gpu):
-                # Exclude the kernel package's release (it depends on torch, not the reverse).
-                names = [n for n in kb.packages if n != "torch"] or list(kb.packages)
-                name = names[0]
-                spec = kb.packages[name]
-                others = ", ".join(f"{n}{s}" for n, s in kb.packages.items() if n != name)
-                return name, spec, Exclusion(
-                    package=name, specifier=str(spec) or "*",
-                    reason=f"known bad with {others}: {kb.reason}" if others else f"known bad: {kb.reason}",
-                    evidence=kb.evidence or None,
-                )
-        return None
+    def _known_bad_hit(self, result: dict[str, Candidate]) -> KnownBad | None:
+        """The first confirmed record the chosen builds fall into for certain (unknowns do not cut)."""
+        hits = model_for(self.db).known_bad_hits(installed_of(result), gpu=self.target.gpu,
+                                                 platform=self.target.platform, allow=self.allow_known_bad)
+        return next((h.record for h in hits if h.definite and h.record.confirmed), None)
 
     # -- plan -----------------------------------------------------------------
 
@@ -403,31 +437,42 @@ class _Session:
                 labels[p.index] = p.build or "pytorch"
         excluded = list(applied)
         notes = list(notes)
-        present = set(result)
-        versions = {n: c.version for n, c in result.items()}
-        for kb in facts_for(self.db).known_bad():
-            if set(kb.packages) <= present and not kb.excused(versions):
-                name = next((n for n in kb.packages if n != "torch"), next(iter(kb.packages)))
-                rest = {n: s for n, s in kb.packages.items() if n != name}
-                if not all(s.contains(versions[n], prereleases=True) for n, s in rest.items()):
-                    continue  # the rest of this plan is not the combination judged bad
-                if kb.gpu is not None and self.target.gpu is not None and not kb.gpu.contains(
-                        Version(self.target.gpu.dotted), prereleases=True):
-                    continue
-                if kb.gpu is not None and self.target.gpu is None:
-                    # Bad only on some GPUs and this one is unknown: the pin stands, so it is not
-                    # "excluded"; say where it breaks instead.
-                    warning = (f"warning: {name} {versions[name]} is known bad on GPUs {_gpu_words(kb.gpu)}"
-                               + (f" ({kb.evidence})" if kb.evidence else "") + "; pass --gpu to plan for yours")
-                    if warning not in notes:
-                        notes.append(warning)
-                    continue
-                others = ", ".join(f"{n}{s}" for n, s in kb.packages.items() if n != name)
-                item = Exclusion(name, str(kb.packages[name]) or "*",
-                                 f"known bad with {others}: {kb.reason}" if others else f"known bad: {kb.reason}",
-                                 kb.evidence or None)
-                if item not in excluded:
-                    excluded.append(item)
+        for hit in model_for(self.db).known_bad_hits(installed_of(result), gpu=self.target.gpu,
+                                                     platform=self.target.platform, allow=self.allow_known_bad):
+            kb = hit.record
+            if hit.definite:
+                # Only a reported (unconfirmed) record or an --allow-known-bad one can be planned into.
+                what = "reported broken (unconfirmed)" if not kb.confirmed else "known bad"
+                note = f"warning: this plan is {kb.words()}, {what}: {kb.reason}" + (
+                    f" ({kb.evidence})" if kb.evidence else "")
+            else:
+                missing = " and ".join(hit.unknown)
+                note = (f"warning: {kb.words()} is {'known bad' if kb.confirmed else 'reported broken'}"
+                        f" ({kb.evidence or kb.id}); this plan falls inside it unless {missing} is outside it"
+                        + ("; pass --gpu to plan for yours" if "the GPU" in hit.unknown else ""))
+            if note not in notes:
+                notes.append(note)
+        for cand in result.values():
+            if cand.source == "index" and cand.label is None and cand.name != "torch" and \
+                    facts_for(self.db).release(cand.name, cand.version) is not None:
+                # The PyTorch index carries this build under the same version as the default index's
+                # build, so a merged search (pip's --extra-index-url) may take either.
+                notes.append(f"warning: {cand.name} {cand.version} on the {cand.variant} index has the same version as "
+                             f"the default index's build (made for another CUDA); pip may install either from "
+                             f"a constraints file — use --format uv (an explicit index for {cand.name}) or "
+                             f"pip install --index-url {cand.index} {cand.name}=={cand.version}")
+        torch_cand = result.get("torch")
+        if torch_cand is not None and self.target.gpu is not None and torch_cand.variant is not None:
+            from attnlock.model import CudaVariant
+
+            variant = CudaVariant.parse(torch_cand.variant)
+            if variant.is_cuda and facts_for(self.db).torch_arch_list(torch_cand.version, variant) is None:
+                notes.append(f"warning: the GPU architectures of {torch_cand.describe()} are not recorded, so whether it "
+                             f"has kernels for {self.target.gpu}{f' ({self.target.gpu_name})' if self.target.gpu_name else ''}"
+                             " is unknown (check with `attnlock verify` on the machine)")
+        for w in self._window_notes(result):
+            if w not in notes:
+                notes.append(w)
         notes += _cuda_major_warnings(result)
         torch_pin = next((p for p in pins if p.package == "torch"), None)
         if torch_pin is not None and "the next torch" in torch_pin.reason:
@@ -445,6 +490,26 @@ class _Session:
             excluded=tuple(excluded),
             notes=tuple(notes),
         )
+
+    def _window_notes(self, result: dict[str, Candidate]) -> list[str]:
+        """Say where a planned kernel build serves the planned torch only on an ABI window's word: a torch
+        newer than any release the window was checked against."""
+        torch = result.get("torch")
+        if torch is None:
+            return []
+        from attnlock.compat.builds import KernelBuild
+
+        notes = []
+        model = model_for(self.db)
+        for name in ("xformers", "flash-attn"):
+            cand = result.get(name)
+            if cand is None or cand.built_for is None:
+                continue
+            build = KernelBuild(name, cand.version, cand.built_for, cand.source)
+            verdict = model.judge(build, torch.version, torch.variant)
+            if verdict.note:
+                notes.append(verdict.note)
+        return notes
 
     def _reason(self, source: CandidateSource, cand: Candidate, wanted: bool, required_by: list[str]) -> str:
         first = next(iter(source.candidates(cand.name, cand.extras)), None)
@@ -529,15 +594,36 @@ def _run(source: CandidateSource, roots: Sequence[Req]) -> dict[str, Candidate]:
     return dict(result.mapping)
 
 
-def _gpu_words(spec: SpecifierSet) -> str:
-    """``>=12.0`` → ``≥ sm_120``: a known-bad record's GPU range in compute-capability words."""
-    ops = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "=", "!=": "≠"}
-    parts = []
-    for s in spec:
-        v = s.version.replace(".*", "")
-        arch = "sm_" + "".join(v.split(".")[:2]) if re.fullmatch(r"\d+(\.\d+)?", v) else v
-        parts.append(f"{ops.get(s.operator, s.operator)} {arch}")
-    return ", ".join(sorted(parts))
+def installed_of(result: dict[str, Candidate]) -> dict[str, Installed]:
+    """The chosen builds as the compatibility model judges sets (versions, labels, torch's variant)."""
+    return {n: Installed(c.version, c.label, c.variant) for n, c in result.items()}
+
+
+def _rank(result: dict[str, Candidate], order: Sequence[str]) -> tuple[object, ...]:
+    """Which of two plans is better: the newer torch, then each wanted package newer, in the order asked."""
+    names = ["torch", *[n for n in order if n != "torch"]]
+    return tuple(result[n].version if n in result else Version("0") for n in names)
+
+
+def _member_words(kb: KnownBad, name: str) -> str:
+    spec = str(kb.packages[name]) or "*"
+    glob = kb.labels.get(name)
+    return spec + (f" [{glob}]" if glob else "") + (
+        f" [{'/'.join(kb.torch_variant)}]" if name == "torch" and kb.torch_variant else "")
+
+
+def _cut_reason(kb: KnownBad, name: str) -> str:
+    others = " + ".join(f"{n}{kb.packages[n] or ' (any)'}" for n in kb.members() if n != name)
+    head = f"known bad with {others}" if others else "known bad"
+    return f"{head}: {kb.reason} [{kb.id}]"
+
+
+def _distinct(items: list[Exclusion]) -> list[Exclusion]:
+    out: list[Exclusion] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
 
 
 def _cuda_major_warnings(result: dict[str, Candidate]) -> list[str]:

@@ -1,0 +1,153 @@
+"""The compatibility model over one database: the questions every command asks, answered once.
+
+The resolver's candidate sources, ``check``'s rules, ``diagnose``'s fixes and ``db`` ask a
+:class:`Model`; none of them reads curated compatibility records itself.  Answers are
+memoised per model (one model per database object, :func:`model_for`).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from typing import cast
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from attnlock.compat import abi
+from attnlock.compat.abi import AbiWindow, Verdict
+from attnlock.compat.builds import KernelBuild, flash_attn_build, xformers_builds, xformers_pypi_stand_in
+from attnlock.compat.known_bad import Hit, Installed, KnownBad, parse_known_bad
+from attnlock.compat.problems import Problem
+from attnlock.database.store import Database, Release
+from attnlock.model import ComputeCapability, Platform, PythonVersion
+
+_MODELS: weakref.WeakKeyDictionary[Database, Model] = weakref.WeakKeyDictionary()
+
+
+def model_for(db: object) -> Model:
+    """The model of ``db`` (the same one for the same database object; the resolver's memoising
+    wrapper is taken for the database it wraps)."""
+    inner = cast(Database, getattr(db, "db", db))
+    found = _MODELS.get(inner)
+    if found is None:
+        found = _MODELS[inner] = Model(inner)
+    return found
+
+
+class Model:
+    """Typed, memoised answers over a :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._windows: tuple[AbiWindow, ...] | None = None
+        self._known_bad: tuple[KnownBad, ...] | None = None
+        self._problems: list[Problem] = []
+        self._xf: dict[tuple[Version, Platform | None, PythonVersion | None], list[KernelBuild]] = {}
+        self._fa: dict[tuple[str | None, str | None, frozenset[str] | None], list[KernelBuild]] = {}
+
+    # -- records ----------------------------------------------------------------
+
+    def windows(self) -> tuple[AbiWindow, ...]:
+        if self._windows is None:
+            self._windows, problems = abi.parse_windows(self.db.curated_records("abi", "window"), "curated/abi.toml")
+            self._problems += problems
+        return self._windows
+
+    def known_bad(self) -> tuple[KnownBad, ...]:
+        if self._known_bad is None:
+            self._known_bad, problems = parse_known_bad(self.db.curated_records("known_bad", "combination"),
+                                                        "curated/known_bad.toml")
+            self._problems += problems
+        return self._known_bad
+
+    def problems(self) -> list[Problem]:
+        """What the strict constructors rejected (``db validate`` reports it)."""
+        self.windows()
+        self.known_bad()
+        return list(self._problems)
+
+    # -- ABI windows --------------------------------------------------------------
+
+    def window(self, build: KernelBuild) -> AbiWindow | None:
+        return abi.find(self.windows(), build.package, build.version, build.built_for)
+
+    def torch_range(self, build: KernelBuild) -> SpecifierSet:
+        """The torch releases ``build`` serves (its window; exact to its torch when no window covers it)."""
+        w = self.window(build)
+        return w.torch_range(build.built_for) if w is not None else SpecifierSet(f"=={build.built_for.public}")
+
+    def judge(self, build: KernelBuild, torch: Version, torch_variant: str | None = None,
+              torch_cxx11abi: bool | None = None) -> Verdict:
+        """Whether ``build`` loads on torch ``torch`` (of CUDA variant ``torch_variant``), with reasons."""
+        variant = torch_variant if torch_variant is not None else torch.local
+        return abi.judge(self.window(build), build.built_for, build.cxx11abi, torch, variant, torch_cxx11abi)
+
+    # -- builds ---------------------------------------------------------------------
+
+    def xformers_builds(self, rel: Release, platform: Platform | None = None,
+                        python: PythonVersion | None = None) -> list[KernelBuild]:
+        key = (rel.version, platform, python)
+        if key not in self._xf:
+            found = xformers_builds(self.db, rel, platform, python)
+            if not any(b.origin == "pypi" for b in found) and not rel.build_info:
+                stand_in = xformers_pypi_stand_in(self.db, rel.version)
+                if stand_in is not None:
+                    found.insert(0, stand_in)
+            self._xf[key] = found
+        return self._xf[key]
+
+    def xformers_release_builds(self, version: Version) -> list[KernelBuild]:
+        """Every build of one xformers release, also of a release refresh has not read."""
+        rel = self.db.release("xformers", version)
+        if rel is not None:
+            return self.xformers_builds(rel)
+        stand_in = xformers_pypi_stand_in(self.db, version)
+        from attnlock.compat.builds import _index_records
+
+        out = [stand_in] if stand_in is not None else []
+        for torch, variants, source, labelled in _index_records(self.db, version):
+            out += [KernelBuild("xformers", version, Version(f"{torch.public}+{v.label}"), "index", index=v.label,
+                                label=v.label if labelled(v) else None, evidence=source) for v in variants]
+        return out
+
+    def flash_attn_builds(self, platform: str | None = None, python: str | None = None,
+                          torch_minors: frozenset[str] | None = None) -> list[KernelBuild]:
+        """The GitHub flash-attn wheels for a platform (``linux-x86_64``), cp tag and torch minors; newest first."""
+        key = (platform, python, torch_minors)
+        if key not in self._fa:
+            wheels = self.db.flash_attn_wheels_for("flash-attn", platform, python, torch_minors)
+            self._fa[key] = [flash_attn_build(w) for w in sorted(wheels, key=lambda w: (w.version, w.python),
+                                                                   reverse=True)]
+        return self._fa[key]
+
+    def flash_attn_release_builds(self, version: Version) -> list[KernelBuild]:
+        return [flash_attn_build(w) for w in self.db.flash_attn_wheels("flash-attn", version)]
+
+    def torch_minors_served(self, build_minor: str) -> SpecifierSet:
+        """The torch releases a flash-attn wheel labelled ``torch{build_minor}`` serves."""
+        w = abi.find(self.windows(), "flash-attn", Version("2"), Version(build_minor))
+        return w.torch_range(Version(build_minor)) if w else SpecifierSet(f"=={build_minor}.*")
+
+    # -- indexes ----------------------------------------------------------------------
+
+    def index_url(self, variant: str) -> str | None:
+        """The PyTorch index serving ``variant`` builds (``torch.toml [[index]]``), None when not recorded."""
+        return self.db.index_url(variant)
+
+    # -- known bad ------------------------------------------------------------------------
+
+    def known_bad_hits(self, installed: Mapping[str, Installed], *, gpu: ComputeCapability | None = None,
+                       platform: Platform | None = None, allow: frozenset[str] = frozenset()) -> list[Hit]:
+        """Every record ``installed`` falls into (definite or possible), except the ``allow``-ed ids."""
+        out = []
+        for kb in self.known_bad():
+            if kb.id in allow:
+                continue
+            hit = kb.judge(installed, gpu=gpu, platform=platform)
+            if hit is not None:
+                out.append(hit)
+        return out
+
+
+__all__ = ["Model", "model_for"]

@@ -1,0 +1,28 @@
+"""What strict record constructors raise, and the provenance text every record carries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from attnlock.database.store import Problem
+
+
+class RecordError(ValueError):
+    """A curated record that does not parse: the key at fault and what is wrong with it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+def source_text(rec: Mapping[str, Any], key: str = "source") -> str:
+    """A record's ``source`` (a URL or a list of them) as one space-separated string."""
+    src = rec.get(key)
+    if isinstance(src, list):
+        return " ".join(str(s) for s in src)
+    return str(src) if src is not None else ""
+
+
+__all__ = ["Problem", "RecordError", "source_text"]
