@@ -211,6 +211,16 @@ BROKEN = [
      _derived("torch", {"2.3.1": {"files": {"t.whl": {}}, "metadata": [
          {"source": "t.whl", "platforms": [], "requires_dist": ["triton >=>= 1"]}]}}), r"malformed requirement"),
     ("wrong-package", "derived/torch.json", _derived("xformers", {}), r"does not match the file name"),
+    ("pypi-by-platform-no-provenance", "curated/torch.toml",
+     "[[variants]]\ntorch='>=2.3,<2.4'\nvariants=['cpu']\npypi_by_platform={ 'windows-amd64'='cpu' }\n"
+     "source='https://x'\nchecked=2026-11-21\n", r"needs pypi_by_platform_source"),
+    ("pypi-by-platform-bad-label", "curated/torch.toml",
+     "[[variants]]\ntorch='>=2.3,<2.4'\nvariants=['cpu']\npypi_by_platform={ 'windows-amd64'='gpu' }\n"
+     "pypi_by_platform_source=['t.whl']\npypi_by_platform_checked=2026-12-04\nsource='https://x'\nchecked=2026-11-21\n",
+     r"unknown variant label 'gpu'"),
+    ("matrix-unknown-with-facts", "curated/flash_attn.toml",
+     "[[release]]\npackage='flash-attn'\nversion='2.8.3.post2'\nmatrix='unknown'\ntorch=['2.9']\n"
+     "source='https://x'\nchecked=2026-12-04\n", r"matrix = \"unknown\" lists no wheel facts"),
     ("known-bad-no-evidence", "curated/known_bad.toml",
      "[[combination]]\nid='x'\npackages={ torch='==2.3.1' }\nsource='https://x'\nchecked=2026-11-21\n",
      r"needs evidence"),

@@ -208,6 +208,25 @@ def _check_references(rel: str, key: str, stem: str, table: str, rec: Mapping[st
             labels.append(v)
         elif isinstance(v, list):
             labels.extend(x for x in v if isinstance(x, str))
+    pbp = rec.get("pypi_by_platform")
+    if pbp is not None:
+        # Default-index build per platform (torch.toml [[variants]]): platform -> variant label, with its own
+        # provenance (the wheels whose METADATA shows it), since it was added after the record's other facts.
+        if not isinstance(pbp, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in pbp.items()):
+            yield Problem(rel, f"{key}.pypi_by_platform", "must be a table of platform = variant label")
+        else:
+            labels.extend(v for v in pbp.values() if v != "unknown")
+        if not _is_source(rec.get("pypi_by_platform_source")) or not _is_date(rec.get("pypi_by_platform_checked")):
+            yield Problem(rel, f"{key}.pypi_by_platform", "needs pypi_by_platform_source and pypi_by_platform_checked")
+    if "matrix" in rec:
+        # flash_attn.toml [[release]] matrix = "unknown": the release exists, its wheel matrix was not read.
+        if rec["matrix"] != "unknown":
+            yield Problem(rel, f"{key}.matrix", "the only value is \"unknown\" (leave the key out when the matrix is known)")
+        for k in ("torch", "cuda", "python", "cxx11abi", "url_template"):
+            if k in rec:
+                yield Problem(rel, f"{key}.{k}", "a release with matrix = \"unknown\" lists no wheel facts")
+    if stem == "flash_attn" and table == "index_builds" and not isinstance(rec.get("stable_abi", False), bool):
+        yield Problem(rel, f"{key}.stable_abi", "must be true or false")
     for label in labels:
         try:
             cv = CudaVariant.parse(label)
