@@ -97,6 +97,8 @@ def test_case(case: dict[str, Any], db: Database, repo_db: Database) -> None:
         assert case["error"] in info.value.message, info.value.render()
         if "hint" in case:
             assert info.value.hint is not None and case["hint"] in info.value.hint, info.value.render()
+        for fragment in case.get("hint_absent", []):
+            assert fragment not in (info.value.hint or ""), info.value.render()
         return
     plan = resolve(db, target, wanted, allow_build=allow, default_set=default_set)
     got = {p.package: p for p in plan.pins}

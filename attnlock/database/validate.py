@@ -57,6 +57,11 @@ def validate(db: Database) -> list[Problem]:
         problems.extend(_check_curated(rels[stem], stem, doc, toolkits))
     for path in sorted((root / "derived").glob("*.json")):
         problems.extend(_check_derived(path, _rel(path, root)))
+    if not any(p.key == "-" for p in problems):
+        # The compatibility model's strict constructors: a record it cannot load is a problem here.
+        from attnlock.compat import model_for
+
+        problems.extend(model_for(db).problems())
     return problems
 
 

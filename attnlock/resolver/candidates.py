@@ -569,7 +569,10 @@ class CandidateSource:
             version = rec.get("version")
             if isinstance(rec.get("archs_by_cuda"), dict):
                 archs_of[str(version)] = rec["archs_by_cuda"]
-            if plat is not None and plat not in rec.get("platforms", ["linux-x86_64"]):
+            if rec.get("matrix") == "unknown":
+                self.reject("flash-attn", f"flash-attn {version}", "unknown",
+                            f"flash-attn {version}'s prebuilt wheels are not recorded (its release matrix is unknown)")
+            elif plat is not None and plat not in rec.get("platforms", ["linux-x86_64"]):
                 self.reject("flash-attn", f"flash-attn {version}", "platform",
                             f"flash-attn {version} has no prebuilt wheel for {plat}")
             elif py is not None and py not in rec.get("python", []):
