@@ -65,6 +65,15 @@ _TABLE: tuple[Code, ...] = (
          "one torch is pinned while torch is not: the installer moves torch to whatever the kernel requires. "
          "Reported once per file and package, at the first such line; the message counts the other lines "
          "and names their extras or dependency groups."),
+    Code("AL204", "warning", "possible-known-bad",
+         "The pins fall into a combination the database records as reported broken (one unconfirmed report), "
+         "or into a known-bad one unless something the file does not say (the GPU, the wheel build) is outside it."),
+    Code("AL110", "error", "no-working-plan",
+         "No combination of builds in the file's ranges works together for the target: the resolver's "
+         "explanation, and the plan that would work as the fix."),
+    Code("AL111", "error", "resolves-into-known-bad",
+         "An installer choosing the newest releases the file's ranges allow lands in a known-bad combination; "
+         "the fix pins the plan attnlock's resolver finds, which avoids it."),
     Code("AL202", "warning", "unknown-release",
          "The pinned version is not a release the database knows."),
     Code("AL203", "error", "no-wheel-for-target",

@@ -127,10 +127,7 @@ class CandidateSource:
     def known(self) -> frozenset[str]:
         """Every package the database has releases or wheels for."""
         if self._known is None:
-            names = set(self.db.packages())
-            if self.db.curated_records("flash_attn", "release"):
-                names.add("flash-attn")
-            self._known = frozenset(names)
+            self._known = known_packages(self.db)
         return self._known
 
     def candidates(self, name: str, extras: frozenset[str] = frozenset()) -> list[Candidate]:
@@ -815,6 +812,17 @@ class CandidateSource:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def known_packages(db: object) -> frozenset[str]:
+    """Every package the database has releases or wheels of (what the resolver can plan)."""
+    from attnlock.resolver.facts import facts_for
+
+    facts = facts_for(db)  # type: ignore[arg-type]
+    names = set(facts.packages())
+    if facts.curated_records("flash_attn", "release"):
+        names.add("flash-attn")
+    return frozenset(names)
 
 _NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 

@@ -93,13 +93,19 @@ def resolve(
     allow_build: Iterable[str] = (),
     locations: Locations | None = None,
     default_set: bool = False,
+    allow_known_bad: Iterable[str] = (),
+    avoid_known_bad: bool = True,
 ) -> Plan:
     """The plan for ``target``: the newest builds of ``wanted`` (default: every covered package
     with a release for the target) that work together.  With ``default_set`` the given ``wanted``
     are treated like the default set: one without a release for the target is left out with a
-    note instead of failing the plan.  Raises :class:`NoPlanError` saying why
+    note instead of failing the plan.  Confirmed known-bad combinations are avoided, except the
+    records named in ``allow_known_bad`` (or all of them without ``avoid_known_bad``: what an
+    installer that reads only metadata would choose).  Raises :class:`NoPlanError` saying why
     none exists and what would work, :class:`UsageError` for unknown packages."""
     session = _Session(db, _normalise(target), locations or DatabaseLocations(db), frozenset(canonical(a) for a in allow_build))
+    session.allow_known_bad = frozenset(allow_known_bad)
+    session.avoid_known_bad = avoid_known_bad
     return session.plan(wanted, optional=default_set)
 
 
@@ -123,6 +129,7 @@ class _Session:
         self.allow_build = allow_build
         self.excluded: dict[str, list[Cut]] = {}
         self.allow_known_bad: frozenset[str] = frozenset()
+        self.avoid_known_bad = True
         self.allow_pre: frozenset[str] = frozenset()
         self.user_pinned: frozenset[str] = frozenset()
         self._sources: dict[tuple[object, ...], CandidateSource] = {}
@@ -146,6 +153,11 @@ class _Session:
         self.allow_pre = frozenset(w.name for w in wanted or () if any(s.prereleases for s in w.specifier))
         self.user_pinned = frozenset(w.name for w in wanted or () if any(s.operator in ("==", "===")
                                                                          for s in w.specifier))
+        asked_torch = next((w.specifier for w in wanted or () if w.name == "torch" and str(w.specifier)), None)
+        if asked_torch is not None and not optional:
+            # A torch range asked for through --with narrows the target itself, so every candidate
+            # source (and its arc consistency) sees only those torch releases, not just the root edge.
+            self.target = replace(self.target, torch=(self.target.torch or SpecifierSet()) & asked_torch)
         self._check_variant()
         source = self.source()
         known = set(covered(self.db)) | set(source.known())
@@ -398,6 +410,8 @@ class _Session:
 
     def _known_bad_hit(self, result: dict[str, Candidate]) -> KnownBad | None:
         """The first confirmed record the chosen builds fall into for certain (unknowns do not cut)."""
+        if not self.avoid_known_bad:
+            return None
         hits = model_for(self.db).known_bad_hits(installed_of(result), gpu=self.target.gpu,
                                                  platform=self.target.platform, allow=self.allow_known_bad)
         return next((h.record for h in hits if h.definite and h.record.confirmed), None)
@@ -592,6 +606,16 @@ def _run(source: CandidateSource, roots: Sequence[Req]) -> dict[str, Candidate]:
     except ResolutionTooDeep:
         raise _Impossible([]) from None
     return dict(result.mapping)
+
+
+def installed_of_plan(plan: Plan) -> dict[str, Installed]:
+    """A plan's pins as the compatibility model judges sets."""
+    out = {}
+    for p in plan.pins:
+        version = p.version or Version(str(p.specifier).lstrip("="))
+        out[p.package] = Installed(Version(version.public), version.local or (p.build if p.package == "flash-attn" else None),
+                                   p.build if p.package == "torch" else None)
+    return out
 
 
 def installed_of(result: dict[str, Candidate]) -> dict[str, Installed]:

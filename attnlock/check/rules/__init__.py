@@ -26,6 +26,7 @@ from attnlock.check.rules.indexes import index_rules
 from attnlock.check.rules.known_bad import known_bad_rules
 from attnlock.check.rules.metadata import _release, _reqs
 from attnlock.check.rules.releases import release_rules, torch_floats_rules
+from attnlock.check.rules.resolution import resolution_rules
 from attnlock.check.rules.target import target_rules
 from attnlock.model import Target
 
@@ -71,6 +72,9 @@ def run(iset: InstallSet, target: Target, db: Database | None) -> list[Finding]:
             judged.add(signature)
             out += dependency_rules(iset, env, db, pins)
             out += build_rules(iset, env, db, pins)
+    if db is not None and not any(f.severity == "error" for f in out):
+        # Only where the pins one by one are sound: what would an installer choose from the ranges?
+        out += resolution_rules(iset, target, db)
     return out
 
 

@@ -1,36 +1,44 @@
-"""Pins that match a known-bad combination (AL106) or a reported one, through the compatibility model."""
+"""Pins that fall into a known-bad combination (AL106) or a reported one (AL204), asked of the compatibility model."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from attnlock.check.findings import Finding
+from attnlock.check.rules._base import _finding, _Pin, _variant_of_label
+from attnlock.compat import Installed, model_for
 from attnlock.model import Target
 
 if TYPE_CHECKING:
     from attnlock.database import Database
-    from attnlock.database.store import (
-        KnownBad,
-    )
-from attnlock.check.rules._base import _finding, _Pin
-from attnlock.check.rules.metadata import _memo
 
 
-def _known_bad(db: Database) -> tuple[KnownBad, ...]:
-    cache = _memo(db)
-    found = cache.get(("known_bad",))
-    if found is None:
-        found = cache[("known_bad",)] = db.known_bad()
-    return found  # type: ignore[return-value]
+def installed_of(db: Database, pins: dict[str, _Pin]) -> dict[str, Installed]:
+    """The exactly pinned packages as the model judges sets: version, build label, torch's CUDA variant."""
+    out: dict[str, Installed] = {}
+    for name, pin in pins.items():
+        if pin.exact is None:
+            continue
+        label = pin.exact.local
+        variant = None
+        if name == "torch":
+            v = _variant_of_label(label)
+            if v is None and label is None:
+                known = db.torch_variants(pin.exact)
+                v = known.pypi if known is not None else None
+            variant = v.label if v is not None else None
+        # A flash-attn pin by version alone does not say which labelled wheel: the build is unknown.
+        out[name] = Installed(pin.exact, label, variant, build_known=label is not None or name != "flash-attn")
+    return out
 
 
 def known_bad_rules(db: Database, pins: dict[str, _Pin], target: Target) -> list[Finding]:
-    """Combinations the curated database records as broken."""
+    """Combinations the database records as broken: definite hits of confirmed records are errors
+    (AL106); a reported record, or a hit that depends on what the file does not say (the GPU, the
+    build), is a warning (AL204) naming what is unknown."""
     out: list[Finding] = []
-    versions = {n: p.exact for n, p in pins.items() if p.exact is not None}
-    for kb in _known_bad(db):
-        if not kb.matches(versions, target.gpu):
-            continue
+    for hit in model_for(db).known_bad_hits(installed_of(db, pins), gpu=target.gpu, platform=target.platform):
+        kb = hit.record
         involved = [pins[n] for n in kb.packages if n in pins]
         if not involved:
             continue
@@ -38,8 +46,17 @@ def known_bad_rules(db: Database, pins: dict[str, _Pin], target: Target) -> list
         message = kb.reason or kb.id
         if kb.error:
             message += f" (fails with: {kb.error.strip().splitlines()[0]})"
-        out.append(_finding("AL106", at, f"known-bad combination {kb.id}: {message}", list(kb.packages),
-                            kb.fix or None))
+        if kb.evidence:
+            message += f" [{kb.evidence}]"
+        if hit.definite and kb.confirmed:
+            out.append(_finding("AL106", at, f"known-bad combination {kb.id}: {message}", list(kb.packages),
+                                kb.fix or None))
+        elif hit.definite:
+            out.append(_finding("AL204", at, f"reported (unconfirmed) broken combination {kb.id}: {message}",
+                                list(kb.packages), kb.fix or None))
+        else:
+            unknown = " and ".join(hit.unknown)
+            out.append(_finding("AL204", at, f"{'known-bad' if kb.confirmed else 'reported'} combination {kb.id} "
+                                f"unless {unknown} is outside it ({kb.words()}): {message}",
+                                list(kb.packages), kb.fix or None))
     return out
-
-
