@@ -6,12 +6,44 @@ it silently replaces the command line's; two different ones are an error in uv),
 23.x/24.0 into require-hashes mode).  Builds the default index lacks get an
 ``--extra-index-url`` line with a warning, and a local-version pin; direct wheels get
 ``name @ URL`` (a bare URL is rejected by uv).
+
+A package the plan left out (a ``NAME: left out, WHY`` note: no build for the target, or one that
+would hold torch back) gets a line no release satisfies, ``NAME==0+left.out.by.attnlock``, under a
+comment giving the reason, so ``pip install -c FILE NAME`` / ``uv pip install -c FILE NAME`` fail
+instead of installing a build the plan ruled out; both name that line in their error
+(tests/test_installers_left_out.py runs the real pip and uv).  Only requested or required
+packages are affected: a constraint installs nothing by itself.
 """
 
 from __future__ import annotations
 
+import re
+
 from attnlock.emit.command import target_words
 from attnlock.model import Pin, Plan
+
+#: the version a left-out package is constrained to: a local label no index publishes, in words
+#: that pip's and uv's "conflict" messages then show ("The user requested (constraint) …")
+LEFT_OUT_VERSION = "0+left.out.by.attnlock"
+_LEFT_OUT = re.compile(r"([a-z0-9][a-z0-9._-]*): left out, (.+)", re.DOTALL)
+
+
+def left_out(plan: Plan) -> list[tuple[str, str]]:
+    """``(package, why)`` for each package the plan left out, in the order of its notes."""
+    out: list[tuple[str, str]] = []
+    pinned = {p.package for p in plan.pins}
+    for note in plan.notes:
+        m = _LEFT_OUT.fullmatch(note)
+        if m and m.group(1) not in pinned and all(m.group(1) != n for n, _ in out):
+            out.append((m.group(1), m.group(2)))
+    return out
+
+
+def note_line(note: str) -> str:
+    """A plan note as a header comment: ``# warning: …`` for warnings, else ``# note: …``."""
+    if note.startswith("warning: "):
+        return f"# {note}"
+    return f"# note: {note}"
 
 
 def pin_line(pin: Pin) -> str:
@@ -48,7 +80,7 @@ def render_constraints(plan: Plan, *, command: str) -> str:
                    "a nested -c.")
         out += [f"--extra-index-url {ix.url}" for ix in plan.indexes]
     for note in plan.notes:
-        out.append(f"# note: {note}")
+        out.append(note_line(note))
     if plan.excluded:
         out.append("#")
         for ex in plan.excluded:
@@ -62,4 +94,12 @@ def render_constraints(plan: Plan, *, command: str) -> str:
             out.append(f"# {pin.package} is built from its sdist on the target: install it after torch with "
                        "--no-build-isolation")
         out.append(pin_line(pin))
+    gone = left_out(plan)
+    if gone:
+        out += ["", "# Left out of this plan: installing one of these under this file fails on purpose",
+                "# (pip: \"The user requested (constraint) NAME==" + LEFT_OUT_VERSION + "\"; uv: \"there is no",
+                "# version of NAME==" + LEFT_OUT_VERSION + "\"). To plan one, regenerate with --with naming it."]
+        for name, why in gone:
+            out.append(f"# {name}: left out, {why}")
+            out.append(f"{name}=={LEFT_OUT_VERSION}")
     return "\n".join(out) + "\n"
