@@ -8,11 +8,15 @@ it silently replaces the command line's; two different ones are an error in uv),
 ``name @ URL`` (a bare URL is rejected by uv).
 
 A package the plan left out (a ``NAME: left out, WHY`` note: no build for the target, or one that
-would hold torch back) gets a line no release satisfies, ``NAME==0+left.out.by.attnlock``, under a
-comment giving the reason, so ``pip install -c FILE NAME`` / ``uv pip install -c FILE NAME`` fail
-instead of installing a build the plan ruled out; both name that line in their error
-(tests/test_installers_left_out.py runs the real pip and uv).  Only requested or required
-packages are affected: a constraint installs nothing by itself.
+would hold torch back) gets a line no release satisfies, ``NAME<0``, under a comment giving the
+reason, so ``pip install -c FILE NAME`` / ``uv pip install -c FILE NAME`` fail instead of
+installing a build the plan ruled out; both quote that line in their error ("The user requested
+(constraint) xformers<0" / "you require xformers<0, which does not allow any versions"), and the
+comment above it says why (tests/test_installers_left_out.py runs the real pip and uv).  ``<0``
+rather than a telling local version (``==0+left.out``): ``attnlock check`` reads it as a range,
+not as an unknown release.  Only requested or required packages are affected: a constraint
+installs nothing by itself.  triton left out because the planned torch build requires none is
+not blocked (nothing rules it out; it is just not paired).
 """
 
 from __future__ import annotations
@@ -22,19 +26,21 @@ import re
 from attnlock.emit.command import target_words
 from attnlock.model import Pin, Plan
 
-#: the version a left-out package is constrained to: a local label no index publishes, in words
-#: that pip's and uv's "conflict" messages then show ("The user requested (constraint) …")
-LEFT_OUT_VERSION = "0+left.out.by.attnlock"
+#: the range a left-out package is constrained to: no release satisfies it
+LEFT_OUT_SPEC = "<0"
 _LEFT_OUT = re.compile(r"([a-z0-9][a-z0-9._-]*): left out, (.+)", re.DOTALL)
 
 
-def left_out(plan: Plan) -> list[tuple[str, str]]:
-    """``(package, why)`` for each package the plan left out, in the order of its notes."""
+def left_out(plan: Plan, *, blocked_only: bool = False) -> list[tuple[str, str]]:
+    """``(package, why)`` for each package the plan left out, in the order of its notes; with
+    ``blocked_only`` those the constraints block (not a triton the planned torch does not pair)."""
     out: list[tuple[str, str]] = []
     pinned = {p.package for p in plan.pins}
     for note in plan.notes:
         m = _LEFT_OUT.fullmatch(note)
         if m and m.group(1) not in pinned and all(m.group(1) != n for n, _ in out):
+            if blocked_only and " requires no " in m.group(2):
+                continue
             out.append((m.group(1), m.group(2)))
     return out
 
@@ -94,12 +100,12 @@ def render_constraints(plan: Plan, *, command: str) -> str:
             out.append(f"# {pin.package} is built from its sdist on the target: install it after torch with "
                        "--no-build-isolation")
         out.append(pin_line(pin))
-    gone = left_out(plan)
+    gone = left_out(plan, blocked_only=True)
     if gone:
-        out += ["", "# Left out of this plan: installing one of these under this file fails on purpose",
-                "# (pip: \"The user requested (constraint) NAME==" + LEFT_OUT_VERSION + "\"; uv: \"there is no",
-                "# version of NAME==" + LEFT_OUT_VERSION + "\"). To plan one, regenerate with --with naming it."]
+        out += ["", "# Left out of this plan (the reason above each line): installing one of these under this",
+                "# file fails on purpose: pip says \"The user requested (constraint) NAME<0\", uv \"you require",
+                "# NAME<0\". To plan one, regenerate with --with naming it."]
         for name, why in gone:
             out.append(f"# {name}: left out, {why}")
-            out.append(f"{name}=={LEFT_OUT_VERSION}")
+            out.append(f"{name}{LEFT_OUT_SPEC}")
     return "\n".join(out) + "\n"
