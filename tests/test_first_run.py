@@ -233,3 +233,54 @@ def test_exit_status_4_is_documented() -> None:
     contract = (ROOT / "docs" / "CLI.md").read_text(encoding="utf-8")
     assert "4 verify checked nothing" in contract.replace("·", "").replace("  ", " ") or "`4`" in contract
     assert "4" in README.split("Exit codes:")[1].split("\n\n")[0]
+
+
+# ---------------------------------------------------------------- point 8: README recipes
+
+
+def test_readme_recipes_name_nothing_outside_the_repository() -> None:
+    assert "OWNER" not in README and "../shared" not in README and "shared notes" not in README
+    # The Colab cell installs the wheel built from the clone; the PyPI form is only mentioned for later.
+    colab = README.split("**A Colab notebook**")[1].split("## ")[0]
+    cell = colab.split("```python")[1].split("```")[0]
+    assert "pip -q install attnlock-0.1.0-py3-none-any.whl" in cell and "pip -q install attnlock " not in cell
+    assert "python -m pip wheel --no-deps -w dist ." in colab
+    for link in re.findall(r"\]\(([^)#]+)\)", README):
+        if not link.startswith("http"):
+            assert (ROOT / link).exists(), link
+    assert "[docs/CLI.md](docs/CLI.md)" in README
+    contract = (ROOT / "docs" / "CLI.md").read_text(encoding="utf-8")
+    assert "shared" not in contract and "check --json" in contract and "4 verify checked nothing" in contract
+
+
+@pytest.mark.slow
+def test_colab_recipe_installs_the_built_wheel_and_activates(tmp_path: Path) -> None:
+    """The README's Colab cell, on a fresh virtual environment: the wheel built the way the README
+    says, installed from the file, then `attnlock activate` for a Colab-like target."""
+    import os
+    import subprocess
+
+    from tests.support.installers import installer_env
+
+    pytest.importorskip("hatchling")
+    wheelhouse = os.environ.get("ATTNLOCK_TEST_WHEELHOUSE") or str(ROOT / ".wheelhouse")
+    if not Path(wheelhouse).is_dir():
+        pytest.skip("no local wheelhouse with attnlock's dependencies (scripts/test makes one)")
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist),
+                    str(ROOT)], check=True, capture_output=True, env=installer_env(), timeout=300)
+    wheel = dist / "attnlock-0.1.0-py3-none-any.whl"
+    assert wheel.is_file()
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    py = str(venv / "bin" / "python")
+    env = installer_env({"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": wheelhouse})
+    subprocess.run([py, "-m", "pip", "install", "-q", str(wheel)], check=True, env=env, timeout=300)
+    colab = {"ATTNLOCK_TORCH": "2.3.0", "ATTNLOCK_CUDA": "cu121", "ATTNLOCK_GPU": "T4",
+             "ATTNLOCK_CUDA_DRIVER": "535.104.05", "HOME": str(tmp_path)}
+    res = subprocess.run([str(venv / "bin" / "attnlock"), "activate", "--with", "torch,torchvision,torchaudio,xformers"],
+                         capture_output=True, text=True, env={**env, **colab}, timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("export UV_CONSTRAINT=")
+    constraints = (venv / "attnlock" / "constraints.txt").read_text()
+    assert "torch==2.3.0" in constraints and "xformers==" in constraints

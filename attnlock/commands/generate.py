@@ -24,7 +24,7 @@ _PY_PLATFORM = {  # uv's --python-platform names for attnlock's platforms
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `attnlock generate` (../shared/CLI.md), target options added by the caller."""
+    """Options of `attnlock generate` (docs/CLI.md), target options added by the caller."""
     p.add_argument("--with", dest="with_", metavar="LIST", action="append",
                    help="packages to plan, comma separated, optionally with ranges (default: every covered "
                         "package with a release for the target)")

@@ -1,6 +1,6 @@
 """The constraints-file emitter: pins only, for ``pip install -c`` and ``uv pip install -c``.
 
-What pip and uv accept in a constraints file (``../shared/FACTS.md``): no ``--index-url`` (in pip
+What pip and uv accept in a constraints file (proved by tests/test_installers_*.py): no ``--index-url`` (in pip
 it silently replaces the command line's; two different ones are an error in uv), no extras (one
 ``pkg[extra]`` line fails every pip install using the file), no ``--hash`` (switches pip
 23.x/24.0 into require-hashes mode).  Builds the default index lacks get an

@@ -1,4 +1,4 @@
-"""The JSON emitter: the ``generate --format json`` shape of ``../shared/CLI.md``."""
+"""The JSON emitter: the ``generate --format json`` shape of ``docs/CLI.md``."""
 
 from __future__ import annotations
 
