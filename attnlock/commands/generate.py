@@ -181,7 +181,7 @@ def _print_notes(plan: Plan, fmt: str) -> None:
     if gone:
         held = [n for n, why in gone if why.startswith("it would hold torch back")]
         rest = [n for n, _ in gone if n not in held]
-        parts = ([f"{', '.join(held)} (they would hold torch back; name one in --with to plan it)"] if held else []) \
+        parts = ([f"{', '.join(held)} (each would hold torch back; name it in --with to plan it)"] if held else []) \
             + ([f"{', '.join(rest)} (no build for the target)"] if rest else [])
         where = "JSON's left_out" if fmt == "json" else "the constraints header"
         print(f"attnlock generate: left out: {'; '.join(parts)}; why: see {where}", file=sys.stderr)

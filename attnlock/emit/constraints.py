@@ -85,8 +85,11 @@ def render_constraints(plan: Plan, *, command: str) -> str:
         out.append("# Pass this file to uv with -c directly: uv ignores index lines in a file reached through "
                    "a nested -c.")
         out += [f"--extra-index-url {ix.url}" for ix in plan.indexes]
+    gone = left_out(plan, blocked_only=True)
+    blocked = {name for name, _ in gone}
     for note in plan.notes:
-        out.append(note_line(note))
+        if note.split(":", 1)[0] not in blocked:  # a blocked package's reason sits above its line below
+            out.append(note_line(note))
     if plan.excluded:
         out.append("#")
         for ex in plan.excluded:
@@ -100,7 +103,6 @@ def render_constraints(plan: Plan, *, command: str) -> str:
             out.append(f"# {pin.package} is built from its sdist on the target: install it after torch with "
                        "--no-build-isolation")
         out.append(pin_line(pin))
-    gone = left_out(plan, blocked_only=True)
     if gone:
         out += ["", "# Left out of this plan (the reason above each line): installing one of these under this",
                 "# file fails on purpose: pip says \"The user requested (constraint) NAME<0\", uv \"you require",
