@@ -308,6 +308,20 @@ class _Session:
                 newest = alone["torch"].version
                 torch_first = [Wanted("torch", SpecifierSet(f"=={newest}"))]
                 pool = [torch_first[0] if w.name == "torch" else w for w in pool]
+        def holds_back(wanted: Wanted, together: bool = False) -> str:
+            """Why a package was left out for holding torch back: the torch it would need."""
+            words = "with the rest of the default set " if together else ""
+            why = f"no build of it fits torch {newest} {words}(the newest torch for the target)"
+            try:
+                _src, result, _applied = self._solve(self._roots([Wanted("torch", SpecifierSet()), wanted]))
+            except _Unsolvable:
+                held = ""
+            else:
+                older = result.get("torch")
+                held = f" at {older.version}" if older is not None and older.version != newest else ""
+            return (f"it would hold torch back{held}: {why}; to plan it anyway, name it: "
+                    f"--with torch,{wanted.name}")
+
         hopeless: set[str] = set()
         holders: dict[str, str] = {}
         top = self.source(replace(self.target, torch=SpecifierSet(f"=={newest}"))) if newest is not None else None
@@ -317,7 +331,7 @@ class _Session:
                 if not source.viable(root.name, root.extras):
                     hopeless.add(w.name)
                 elif top is not None and not top.viable(root.name, root.extras):
-                    holders[w.name] = self._holds_back(w, newest)
+                    holders[w.name] = holds_back(w)
         for name, why in holders.items():
             notes.append(f"{name}: left out, {why}")
         pool = [w for w in pool if w.name not in holders]
@@ -358,7 +372,7 @@ class _Session:
                 self._solve(self._roots([*chosen, w]))
             except _Unsolvable as exc:
                 if newest is not None and name not in hopeless:
-                    notes.append(f"{name}: left out, {self._holds_back(w, newest, together=True)}")
+                    notes.append(f"{name}: left out, {holds_back(w, together=True)}")
                     continue
                 from attnlock.resolver.explain import explain
 
@@ -371,20 +385,6 @@ class _Session:
 
             raise explain_empty(self, "torch", source)
         return tuple(chosen), notes
-
-    def _holds_back(self, wanted: Wanted, newest: Version | None, *, together: bool = False) -> str:
-        """Why a default-set package was left out for holding torch back: the torch it would need."""
-        words = "with the rest of the default set " if together else ""
-        why = f"no build of it fits torch {newest} {words}(the newest torch for the target)"
-        try:
-            _src, result, _applied = self._solve(self._roots([Wanted("torch", SpecifierSet()), wanted]))
-        except _Unsolvable:
-            held = ""
-        else:
-            older = result.get("torch")
-            held = f" at {older.version}" if older is not None and older.version != newest else ""
-        return (f"it would hold torch back{held}: {why}; to plan it anyway, name it: "
-                f"--with torch,{wanted.name}")
 
     def _known_bad_hit(self, result: dict[str, Candidate]) -> tuple[str, SpecifierSet, Exclusion] | None:
         versions = {n: c.version for n, c in result.items()}
