@@ -4,8 +4,8 @@ Each subcommand lives in ``attnlock.commands.<name>`` and is imported only
 after parsing, so ``attnlock --help`` and the fast paths (``detect``,
 ``check``) never pay for the heavy ones.  This module is the one boundary
 where :class:`attnlock.errors.AttnlockError` becomes text and an exit code
-(``../shared/CLI.md``): 0 ok, 1 findings / no plan / failed check, 2 usage,
-3 internal error, 130 interrupted.
+(``docs/CLI.md``): 0 ok, 1 findings / no plan / failed check, 2 usage,
+3 internal error, 4 verify checked nothing, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_NOTHING_VERIFIED = 4  # verify: no check could run (no GPU and no kernels, or nothing installed)
 EXIT_INTERRUPTED = 130
 
 
@@ -35,8 +36,9 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cuda", metavar="VARIANT", help="12.1, cu121, cpu, rocm6.2 or auto")
     group.add_argument("--python", metavar="X.Y", help="Python feature release, e.g. 3.10")
     group.add_argument("--platform", metavar="NAME", help="linux-x86_64, linux-aarch64, windows-amd64, macos-arm64")
-    group.add_argument("--gpu", metavar="ARCH", help="sm_75, 8.0, T4, A100, H100 or none")
-    group.add_argument("--driver", metavar="VERSION", help="NVIDIA driver version, e.g. 535.104.05")
+    group.add_argument("--gpu", metavar="ARCH",
+                       help="sm_75, 8.0, T4, A100, H100; none = no GPU (a CPU plan); any = not known (any CUDA GPU)")
+    group.add_argument("--driver", metavar="VERSION", help="NVIDIA driver version, e.g. 535.104.05; any = not known")
 
 
 def _args_detect(p: argparse.ArgumentParser) -> None:
@@ -69,7 +71,8 @@ def _args_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="files to check (default: requirement-like files in the current directory)")
     add_target_options(p)
-    p.add_argument("--format", choices=("text", "json", "sarif"), default="text", help="output format")
+    p.add_argument("--format", choices=("text", "json", "sarif"), default=None, help="output format (default: text)")
+    p.add_argument("--json", action="store_true", help="print JSON on stdout (= --format json)")
     p.add_argument("--fix", action="store_true", help="rewrite unambiguous requirement lines in place")
 
 

@@ -236,9 +236,24 @@ class Target:
     gpu_name: str | None = None
     driver: Version | None = None
     origins: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    #: the driver version as the user (or nvidia-smi) wrote it, ``535.104.05``; ``driver`` is its
+    #: parsed form (``535.104.5``), for comparisons only.  Output prints :attr:`driver_words`.
+    driver_text: str | None = field(default=None, compare=False)
 
     def origin(self, name: str) -> str | None:
         return dict(self.origins).get(name)
+
+    @property
+    def driver_words(self) -> str | None:
+        """The driver version for display: as written when known, else the parsed one, else None."""
+        if self.driver is None:
+            return None
+        try:
+            if self.driver_text and Version(self.driver_text.strip()) == self.driver:
+                return self.driver_text.strip()
+        except InvalidVersion:
+            pass
+        return str(self.driver)
 
 
 # ---------------------------------------------------------------- plan

@@ -12,7 +12,15 @@ Conventions the model has no field for:
 
 * ``--gpu none`` (or ``ATTNLOCK_GPU=none``, or detection finding no GPU) leaves
   ``gpu`` None and records the origin as ``none:<where>``; :func:`gpu_absent`
-  tells it apart from "unknown".
+  tells it apart from "unknown", which ``--gpu any`` spells (origin ``any:<where>``).
+  ``--driver any`` (or ``none``) likewise means "not known".
+* No GPU means a CPU plan: ``--gpu none`` without ``--cuda`` plans torch's CPU build.  So does
+  a machine where detection finds no NVIDIA GPU, when none of ``--cuda``/``--gpu``/``--driver``
+  (or their variables) is given and no torch is installed (an installed torch's build decides, and
+  one whose build cannot be told stays "any"); the origin of
+  ``cuda`` is then :data:`CPU_NO_GPU` and :func:`plan_line` is the one line that says so.  When the
+  user names a CUDA variant or a driver but no GPU, detection's "no GPU here" describes this
+  machine, not the target: the GPU is "any".
 * A torch version with a local label (``2.3.1+cu121``) also fixes ``cuda`` when
   ``--cuda`` is not given.  ``--cuda auto`` means "not given".
 * The detected CUDA variant is the installed torch's, and is used only when
@@ -53,6 +61,10 @@ FIELDS = {
     "gpu": ("gpu", "ATTNLOCK_GPU"),
     "driver": ("driver", "ATTNLOCK_CUDA_DRIVER"),
 }
+#: origin of ``cuda`` when the CPU build was chosen because this machine has no NVIDIA GPU
+CPU_NO_GPU = "cpu: no NVIDIA GPU detected"
+#: origin of ``cuda`` when ``--gpu none`` asked for a CPU plan
+CPU_GPU_NONE = "cpu: --gpu none"
 _CC = re.compile(r"(?i)(sm_?|compute_)?\d{1,2}\.?\d[af]?")
 
 
@@ -60,6 +72,20 @@ def gpu_absent(target: Target) -> bool:
     """True when the target says "no GPU" (``--gpu none``, or none detected) rather than "any GPU"."""
     origin = target.origin("gpu")
     return target.gpu is None and origin is not None and origin.startswith("none:")
+
+
+def plan_line(target: Target) -> str | None:
+    """The one line a planning command prints on stderr when detection chose a CPU plan (or kept
+    the installed torch's GPU build on a machine without a GPU); None otherwise."""
+    cuda = target.origin("cuda")
+    if cuda == CPU_NO_GPU:
+        return ("no NVIDIA GPU found on this machine: planning for CPU (torch's CPU build and the packages "
+                "that run without a GPU); to plan for a GPU machine name it, e.g. --gpu A100 --cuda 12.4")
+    if target.origin("gpu") == "none:detected" and cuda == "detected" and target.cuda is not None \
+            and target.cuda.label != "cpu":
+        return (f"no NVIDIA GPU found on this machine: planning for the installed torch's {target.cuda.label} "
+                "build anyway; pass --cuda cpu for a CPU plan, or name the GPU machine, e.g. --gpu A100 --cuda 12.4")
+    return None
 
 
 def _parse_torch(text: str, what: str) -> tuple[dict[str, Any], CudaVariant | None]:
@@ -82,10 +108,12 @@ def _parse_torch(text: str, what: str) -> tuple[dict[str, Any], CudaVariant | No
 
 
 def _parse_gpu(text: str, what: str, catalog: Catalog | None) -> dict[str, Any] | None:
-    """``{"gpu": cc, "gpu_name": name}``, or None for ``none``."""
+    """``{"gpu": cc, "gpu_name": name}``, ``{}`` for ``any`` (not known), or None for ``none``."""
     raw = text.strip()
     if raw.lower() == "none":
         return None
+    if raw.lower() == "any":
+        return {}
     if _CC.fullmatch(raw) and not re.fullmatch(r"\d{3,4}", raw):
         return {"gpu": ComputeCapability.parse(raw)}
     from attnlock.detect.catalog import CatalogUnavailable, DatabaseCatalog
@@ -149,23 +177,51 @@ def target_from_args(
             gpu = _parse_gpu(value, what, catalog)
             if gpu is None:
                 where = f"none:{where}"
+            elif not gpu:
+                where = f"any:{where}"
             else:
                 fields.update(gpu)
         elif name == "driver":
-            if value.strip().lower() == "none":
+            if value.strip().lower() in ("none", "any"):
                 where = f"none:{where}"
             else:
                 fields["driver"] = parse_version(value, what=f"driver version ({what})")
+                fields["driver_text"] = value.strip()
         origins[name] = where
 
     if "cuda" not in origins and label_variant is not None:
         fields["cuda"], origins["cuda"] = label_variant[0], f"{label_variant[1]} (torch label)"
 
+    given = set(origins)
     missing = [n for n in FIELDS if n not in origins and not (n == "torch" and fields.get("torch_latest"))]
     if missing and use_detection:
         env = _environment(detected)
         _fill_from_detection(env, missing, fields, origins)
+    _no_gpu(given, fields, origins)
     return Target(origins=tuple(sorted(origins.items())), **fields)
+
+
+def _no_gpu(given: set[str], fields: dict[str, Any], origins: dict[str, str]) -> None:
+    """No GPU means a CPU plan, unless the user described a GPU machine (module docstring)."""
+    gpu = origins.get("gpu", "")
+    if not gpu.startswith("none:"):
+        return
+    cuda: CudaVariant | None = fields.get("cuda")
+    if gpu == "none:detected":
+        described = ("cuda" in given and cuda is not None and cuda.label != "cpu") or (
+            "driver" in given and fields.get("driver") is not None)
+        if described:
+            # --cuda 12.4 / --driver 535 on a machine without a GPU: planning for another machine.
+            origins["gpu"] = "any: no GPU on this machine; --cuda/--driver describe the target"
+            return
+        if "cuda" not in origins and origins.get("torch") != "detected":
+            # (An installed torch whose build could not be told stays "any": planning its CPU
+            # build would make install/activate replace the torch the user has.)
+            fields["cuda"], origins["cuda"] = CudaVariant("cpu"), CPU_NO_GPU
+        return
+    # --gpu none / ATTNLOCK_GPU=none: a CPU plan unless --cuda (or a torch label) says otherwise.
+    if "cuda" not in given:
+        fields["cuda"], origins["cuda"] = CudaVariant("cpu"), CPU_GPU_NONE
 
 
 def _environment(detected: Environment | Callable[[], Environment] | None) -> Environment:
@@ -201,6 +257,7 @@ def _fill_from_detection(env: Environment, missing: list[str], fields: dict[str,
         origins["platform"] = "detected"
     if "driver" in missing and env.driver is not None and env.driver.version:
         fields["driver"] = parse_version(env.driver.version, what="detected driver version")
+        fields["driver_text"] = env.driver.version.strip()
         origins["driver"] = "detected"
     if "gpu" in missing:
         known = [g for g in env.gpus if g.compute_capability]

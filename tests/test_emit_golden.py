@@ -96,7 +96,7 @@ def test_regenerate_command_round_trips_through_the_cli_parser() -> None:
     command = regenerate_command(plan, "constraints", output="c.txt", with_=["torch", "xformers"])
     args = build_parser().parse_args(shlex.split(command)[1:])
     assert (args.torch, args.cuda, args.python, args.platform, args.gpu, args.driver, args.output) == (
-        "2.3.1", "cu118", "3.11", "linux-x86_64", "sm_80", "535.104.5", "c.txt")
+        "2.3.1", "cu118", "3.11", "linux-x86_64", "sm_80", "535.104.05", "c.txt")
 
 
 def test_uv_fragment_routes_only_through_explicit_indexes() -> None:
@@ -111,7 +111,7 @@ def test_json_shape() -> None:
     data = json.loads(_render("cu118-index", "json"))
     assert set(data) >= {"target", "pins", "indexes", "urls", "excluded", "reasons"}
     assert data["target"] == {"torch": "2.3.1+cu118", "cuda": "11.8", "python": "3.11", "platform": "linux-x86_64",
-                              "gpu": "sm_80", "driver": "535.104.5"}
+                              "gpu": "sm_80", "driver": "535.104.05"}
     assert data["pins"]["torch"] == "==2.3.1+cu118"
     assert data["urls"]["flash-attn"].endswith("cxx11abiFALSE-cp311-cp311-linux_x86_64.whl")
     assert data["indexes"][0]["packages"] == ["torch", "torchvision", "xformers"]

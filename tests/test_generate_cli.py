@@ -46,9 +46,11 @@ def test_every_format_writes_the_same_plan(fmt: str, tmp_path: Path, capsys: pyt
                          "--format", fmt, "-o", str(out_file))
     assert code == 0 and out == "", err
     text = out_file.read_text()
-    if fmt == "pip-args":  # options for `pip install`; the pins come as constraints on stdin
-        assert text == "--extra-index-url https://download.pytorch.org/whl/cu118 --constraint /dev/stdin\n"
-        return
+    if fmt == "pip-args":  # options for `pip install`; saved to a file, the pins go to a file beside it
+        companion = tmp_path / "out.constraints.txt"
+        assert text == f"--extra-index-url https://download.pytorch.org/whl/cu118 --constraint {companion}\n"
+        assert "/dev/stdin" not in text
+        text = companion.read_text()
     assert "flash_attn-2.6.3+cu118torch2.3cxx11abiFALSE-cp311-cp311-linux_x86_64.whl" in text
     assert "2.3.1+cu118" in text
     if fmt == "json":
@@ -142,3 +144,66 @@ def test_malformed_driver_hint_shows_a_driver_version(capsys: pytest.CaptureFixt
     code, _out, err = run(capsys, "--torch", "2.3.1", "--python", "3.11", "--platform", "linux-x86_64",
                           "--gpu", "none", "--driver", "abc")
     assert code == 2 and "such as 535.104.05" in err and "such as 2.3.1" not in err
+
+
+# ---------------------------------------------------------------- issue 14: promises the CLI keeps
+
+def test_json_flag_is_format_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--torch", "2.3.1+cu118", *TARGET, "--with", "torch,xformers", "--json")
+    assert code == 0, err
+    assert json.loads(out)["pins"]["torch"] == "==2.3.1+cu118"
+    code, out, err = run(capsys, "--torch", "2.3.1+cu118", *TARGET, "--with", "torch", "--json", "--format", "uv")
+    assert code == 2 and "--json is --format json" in err
+
+
+def test_driver_is_printed_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--torch", "2.3.1+cu118", *TARGET, "--with", "torch")
+    assert code == 0, err
+    assert "driver 535.104.05" in out and "--driver 535.104.05" in out and "535.104.5" not in out
+    code, out, err = run(capsys, "--torch", "2.3.1+cu118", *TARGET, "--with", "torch", "--json")
+    assert json.loads(out)["target"]["driver"] == "535.104.05"
+
+
+def test_gpu_words_in_the_header(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--torch", "2.3.1", "--python", "3.11", "--platform", "linux-x86_64", "--driver", "any", "--with", "torch"]
+    code, out, err = run(capsys, *base, "--gpu", "any")
+    assert code == 0, err
+    assert "GPU any · driver any" in out and "--gpu any --driver any" in out and "(--gpu none)" not in out
+    code, out, err = run(capsys, *base, "--gpu", "none")
+    assert code == 0, err
+    assert "GPU none (CPU plan)" in out and "--cuda cpu" in out and "torch==2.3.1+cpu" in out
+
+
+def test_warnings_are_not_notes_in_the_header(capsys: pytest.CaptureFixture[str]) -> None:
+    from attnlock.emit.constraints import render_constraints
+    from attnlock.model import Plan, Target
+
+    text = render_constraints(Plan(Target(), (), notes=("warning: x is known bad", "y: left out, why")), command="c")
+    assert "# warning: x is known bad" in text and "# note: warning" not in text
+    assert "# y: left out, why\ny<0" in text and "# note: y:" not in text
+
+
+def test_no_gpu_detected_plans_for_cpu_and_says_so_once(capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from attnlock.detect import report
+
+    monkeypatch.setattr("attnlock.detect.detect", lambda *a, **k: _bare_machine(report))
+    code, out, err = run(capsys, "--python", "3.11", "--platform", "linux-x86_64")
+    assert code == 0, err
+    assert "GPU none (CPU plan)" in out and "+cpu" in out and "--gpu none" in out
+    lines = [ln for ln in err.splitlines() if "no NVIDIA GPU" in ln]
+    assert len(lines) == 1 and "--gpu A100 --cuda 12.4" in lines[0]
+    for name in ("xformers", "flash-attn"):  # no CPU build: left out, and blocked under the constraints
+        assert f"{name}<0" in out
+    assert "torch held at" not in err
+
+
+def _bare_machine(report: object) -> object:
+    """A detect() result for a machine with no GPU, no driver and no torch."""
+    from attnlock.detect.report import Environment, LibcFacts, PythonFacts
+
+    return Environment(
+        python=PythonFacts("3.11.7", "cpython", "sys"), platform="linux-x86_64", platform_source="sys",
+        libc=LibcFacts("glibc", "2.36", "x"), tags=(), tags_source="x", torch=None, driver=None, gpus=(),
+        gpus_source="x", packages={},
+    )

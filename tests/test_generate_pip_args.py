@@ -36,3 +36,25 @@ def test_pip_args_constrain_without_forcing_installs(world: World, tmp_path: Pat
     assert chosen["xformers"] == plan["xformers"] == Version("0.0.27+cu118")
     assert chosen["torch"] == plan["torch"] == Version("2.3.1+cu118")
     assert "flash-attn" not in chosen  # planned, but not asked for: a constraint installs nothing
+
+
+def test_pip_args_saved_to_a_file_work_from_the_file(world: World, tmp_path: Path) -> None:  # noqa: F811
+    """`-o FILE` writes no /dev/stdin: the pins go to FILE's constraints companion, and
+    `pip install $(cat FILE) xformers` takes the planned builds (issue 14)."""
+    args = [*target_args("2.3.1", "cu118"), "--with", "torch,xformers"]
+    plan = planned(world, *args)
+    out = tmp_path / "pip-args.txt"
+    proc = attnlock(world, *args, "--format", "pip-args", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    companion = tmp_path / "pip-args.constraints.txt"
+    assert "/dev/stdin" not in text and f"--constraint {companion}" in text
+    assert "xformers==0.0.27+cu118" in companion.read_text()
+    report = tmp_path / "report.json"
+    argv = [*pip_argv(), "install", "--dry-run", "--ignore-installed", "--report", str(report), "--quiet",
+            "--index-url", world.pypi, *pip_cache_args(tmp_path), *shlex.split(text), "xformers"]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=installer_env(), timeout=TIMEOUT, check=False)
+    assert proc.returncode == 0, proc.stderr
+    chosen = {str(canonicalize_name(i["metadata"]["name"])): Version(i["metadata"]["version"])
+              for i in json.loads(report.read_text())["install"]}
+    assert chosen["xformers"] == plan["xformers"] and chosen["torch"] == plan["torch"]

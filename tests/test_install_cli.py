@@ -85,7 +85,7 @@ def _env(tmp: Path, index: Path) -> dict[str, str]:
     env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL=index.as_uri(), PIP_DISABLE_PIP_VERSION_CHECK="1",
                UV_NO_CONFIG="1", UV_INDEX_URL=index.as_uri(), UV_CACHE_DIR=str(tmp / "uv-cache"),
                PYTHONNOUSERSITE="1", PYTHONPATH=str(_pythonpath(tmp)), ATTNLOCK_DATA_DIR=str(_database(tmp)),
-               ATTNLOCK_GPU="none", ATTNLOCK_CUDA_DRIVER="none", NO_COLOR="1")
+               ATTNLOCK_GPU="any", ATTNLOCK_CUDA_DRIVER="any", NO_COLOR="1")
     return env
 
 
@@ -104,10 +104,15 @@ def test_install_keeps_torch_where_plain_pip_replaces_it(tmp_path: Path) -> None
     env = _env(tmp_path, index)
     py = _venv(tmp_path, "venv", index, env)
 
-    dry = _attnlock(py, env, "install", "--dry-run", "xformers")
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    dry = _attnlock(py, {**env, "TMPDIR": str(tmpdir)}, "install", "--dry-run", "xformers")
     assert dry.returncode == 0, dry.stderr
     assert "running: " in dry.stderr and "--dry-run" in dry.stderr and "-c " in dry.stderr
+    # pip's own progress is streamed (not --quiet), on stderr: stdout carries the result only.
+    assert "--quiet" not in dry.stderr and "Would install xformers-0.0.26.post1" in dry.stderr
     assert dry.stdout.split() == ["xformers==0.0.26.post1"]
+    assert not list(tmpdir.glob("attnlock-install-*"))  # its temporary plan is gone
     assert "xformers" not in _installed(py, env)  # a dry run changes nothing
 
     res = _attnlock(py, env, "install", "--no-verify", "xformers")
@@ -215,7 +220,9 @@ def test_flash_attn_without_a_prebuilt_wheel_offers_the_build(installer: str, ca
     assert "--allow-build flash-attn" in err and "running:" not in err
     assert main(["install", installer, "--dry-run", "--allow-build", "flash-attn", *target, "flash-attn"]) == 0
     out, err = capsys.readouterr()
-    tools, build = out.strip().splitlines()
-    assert tools.endswith("setuptools wheel packaging psutil ninja")
-    assert build.endswith("--no-build-isolation flash-attn")
+    generate, tools, build = out.strip().splitlines()
+    # The commands name a constraints file the first one writes: the temporary one is gone on exit.
+    assert generate.startswith("attnlock generate ") and generate.endswith("-o constraints.txt")
+    assert tools.endswith("setuptools wheel packaging psutil ninja") and " -c constraints.txt " in tools
+    assert build.endswith("--no-build-isolation flash-attn") and " -c constraints.txt " in build
     assert "compiled from source" in err and "TORCH_CUDA_ARCH_LIST limits the build to sm_90" in err

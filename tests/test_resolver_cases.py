@@ -69,6 +69,7 @@ def make_target(spec: dict[str, str]) -> Target:
         fields["gpu_name"] = spec["gpu_name"]
     if "driver" in spec:
         fields["driver"] = parse_version(spec["driver"])
+        fields["driver_text"] = spec["driver"]
     return Target(**fields)
 
 

@@ -14,7 +14,7 @@ from attnlock.detect.torchfiles import torch_variant
 from attnlock.detect.report import DriverFacts, Environment, GpuFacts, LibcFacts, PythonFacts, TorchFacts, Unknown
 from attnlock.errors import UsageError
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion
-from attnlock.target import gpu_absent, target_from_args
+from attnlock.target import CPU_GPU_NONE, CPU_NO_GPU, gpu_absent, plan_line, target_from_args
 
 
 class Catalog:
@@ -121,8 +121,13 @@ def test_check_wants_no_detection() -> None:
 
 
 def test_detected_cuda_only_with_detected_torch() -> None:
-    t = target_from_args(args(torch="2.4.0"), environ={}, detected=lambda: environment(torch="2.13.0+cpu"))
+    one_gpu = (("NVIDIA A100", "8.0"),)
+    t = target_from_args(args(torch="2.4.0"), environ={},
+                         detected=lambda: environment(torch="2.13.0+cpu", gpus=one_gpu))
     assert t.torch == SpecifierSet("==2.4.0") and t.cuda is None
+    # Without a GPU the --torch given plans its CPU build (no GPU: a CPU plan), not the installed torch's.
+    t = target_from_args(args(torch="2.4.0"), environ={}, detected=lambda: environment(torch="2.13.0+cpu"))
+    assert t.cuda == CudaVariant("cpu") and t.origin("cuda") == CPU_NO_GPU
     t = target_from_args(args(), environ={}, detected=lambda: environment(torch="2.13.0+cpu"))
     assert t.cuda == CudaVariant("cpu")
 
@@ -187,3 +192,52 @@ def test_unknown_torch_variant_stays_any_not_cpu() -> None:
     target = target_from_args(args(), environ={}, detected=env)
     assert target.torch == SpecifierSet("==2.3.1")
     assert target.cuda is None and target.origin("cuda") is None
+
+
+# ---------------------------------------------------------------- issue 14: no GPU means a CPU plan
+
+def test_no_gpu_and_no_torch_plans_for_cpu_and_says_so_in_one_line() -> None:
+    t = target_from_args(args(), environ={}, detected=lambda: environment(torch=None))
+    assert t.cuda == CudaVariant("cpu") and t.origin("cuda") == CPU_NO_GPU and gpu_absent(t)
+    line = plan_line(t)
+    assert line is not None and "\n" not in line
+    assert "no NVIDIA GPU" in line and "CPU" in line and "--gpu A100 --cuda 12.4" in line
+
+
+@pytest.mark.parametrize("kw", [{"cuda": "12.4"}, {"driver": "535.104.05"}, {"gpu": "A100"}, {"gpu": "any"}])
+def test_naming_a_gpu_machine_is_not_a_cpu_plan(kw: dict[str, str]) -> None:
+    t = target_from_args(args(**kw), environ={}, detected=lambda: environment(torch=None), catalog=CATALOG)
+    assert t.cuda is None or t.cuda.label != "cpu"
+    assert not gpu_absent(t) and plan_line(t) is None
+
+
+def test_environment_variables_count_as_given() -> None:
+    t = target_from_args(args(), environ={"ATTNLOCK_CUDA": "cu121"}, detected=lambda: environment(torch=None))
+    assert t.cuda == CudaVariant("cuda", Version("12.1")) and not gpu_absent(t) and plan_line(t) is None
+
+
+def test_gpu_none_is_a_cpu_plan_and_gpu_any_is_not_known() -> None:
+    none = target_from_args(args(gpu="none", python="3.11", platform="linux-x86_64", torch="latest", driver="any"),
+                            environ={}, detected=lambda: environment(torch=None))
+    assert gpu_absent(none) and none.cuda == CudaVariant("cpu") and none.origin("cuda") == CPU_GPU_NONE
+    assert plan_line(none) is None  # the user said so: nothing to explain
+    anyg = target_from_args(args(gpu="any", python="3.11", platform="linux-x86_64", torch="latest", driver="any"),
+                            environ={}, detected=lambda: environment(torch=None))
+    assert anyg.gpu is None and not gpu_absent(anyg) and anyg.cuda is None
+    both = target_from_args(args(gpu="none", cuda="cu124", python="3.11", platform="linux-x86_64", torch="latest",
+                                 driver="any"), environ={}, detected=never)
+    assert gpu_absent(both) and both.cuda == CudaVariant("cuda", Version("12.4"))
+
+
+def test_installed_torch_build_decides_on_a_machine_without_a_gpu() -> None:
+    t = target_from_args(args(), environ={}, detected=lambda: environment(torch="2.8.0+cu128", cuda="12.8"))
+    assert t.cuda == CudaVariant("cuda", Version("12.8")) and gpu_absent(t)
+    line = plan_line(t)
+    assert line is not None and "cu128" in line and "--cuda cpu" in line
+
+
+def test_driver_is_kept_as_written() -> None:
+    t = target_from_args(args(driver="535.104.05", gpu="sm_80"), environ={}, detected=lambda: environment())
+    assert t.driver == Version("535.104.5") and t.driver_words == "535.104.05"
+    t = target_from_args(args(gpu="sm_80"), environ={}, detected=lambda: environment(driver="580.159.04"))
+    assert t.driver_words == "580.159.04"

@@ -67,5 +67,16 @@ def run_deactivate(args: argparse.Namespace) -> int:
         print(f"attnlock deactivate: removed the guard from {env.prefix}", file=sys.stderr)
     else:
         print(f"attnlock deactivate: no guard was active in {env.prefix}", file=sys.stderr)
-    print(_uv_line(getattr(args, "shell", "sh"), None))
+    shell = getattr(args, "shell", "sh")
+    if sys.stdout.isatty():
+        # Printed to a terminal, the line below changes nothing: uv would keep reading a deleted file.
+        print(f"attnlock deactivate: uv still reads UV_CONSTRAINT in this shell; run: {_eval_recipe(shell)}",
+              file=sys.stderr)
+    print(_uv_line(shell, None))
     return 0
+
+
+def _eval_recipe(shell: str) -> str:
+    """How to run ``attnlock deactivate`` so that its stdout line takes effect in the user's shell."""
+    return {"sh": 'eval "$(attnlock deactivate)"', "fish": "attnlock deactivate --shell fish | source",
+            "powershell": "attnlock deactivate --shell powershell | Invoke-Expression"}[shell]

@@ -34,10 +34,21 @@ def run(args: argparse.Namespace) -> int:
         gc.enable()
 
 
+def _format(args: argparse.Namespace) -> str:
+    """``--json`` is ``--format json`` (../docs/CLI.md); the two together must agree."""
+    fmt = getattr(args, "format", None)
+    if getattr(args, "json", False):
+        if fmt not in (None, "json"):
+            raise UsageError(f"--json is --format json; it cannot be combined with --format {fmt}")
+        return "json"
+    return fmt or "text"
+
+
 def _run(args: argparse.Namespace) -> int:
     from attnlock.check import checker, output
     from attnlock.database import load
 
+    args.format = _format(args)
     db = load()
     target = target_from_args(args)
     paths: list[str] = []

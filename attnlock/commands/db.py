@@ -122,7 +122,7 @@ def _show(args: argparse.Namespace) -> int:
             bits.append("YANKED")
         print("  " + "  ".join(bits))
     for key, value in extra.items():
-        print(f"{key}: {json.dumps(value, default=str)[:400]}")
+        _print_field(key, value, indent="")
     return 0
 
 
@@ -199,22 +199,89 @@ def _curated_for(db: Any, name: str, version: Version | None) -> dict[str, Any]:
     return out
 
 
+# ------------------------------------------------------------------ human output
+# Tables and sentences; JSON only with --json (issue 14).
+
+_HEADS = ("id", "name", "version", "kernel", "package")
+_LABELS = {"prebuilt_wheels": "prebuilt wheels (GitHub; release: files)", "pytorch_index_builds": "PyTorch-index builds"}
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "-"
+    return str(value)
+
+
+def _words(key: str, value: Any) -> str:
+    """One value in words: lists joined by commas, a requirement map as ``name<=1, other==2``."""
+    if isinstance(value, dict):
+        if key == "packages" and all(not isinstance(v, (dict, list)) for v in value.values()):
+            return ", ".join(f"{k}{v}" for k, v in value.items())
+        if all(not isinstance(v, (dict, list)) for v in value.values()):
+            sep = ": " if key == "prebuilt_wheels" else " "
+            return ", ".join(f"{k}{sep}{_scalar(v)}" for k, v in value.items())
+        return "; ".join(f"{k}: {_words(k, v)}" for k, v in value.items())
+    if isinstance(value, list):
+        if all(not isinstance(v, (dict, list)) for v in value):
+            return ", ".join(_scalar(v) for v in value) or "-"
+        return "; ".join(_words(key, v) for v in value)
+    return _scalar(value)
+
+
+def _print_field(key: str, value: Any, indent: str = "  ") -> None:
+    """``key: value``; a list of records gets one indented line per record."""
+    label = _LABELS.get(key, key.replace("_", " "))
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        print(f"{indent}{label}:")
+        for rec in value:
+            head = next((str(rec[h]) for h in _HEADS if rec.get(h)), "")
+            rest = {k: v for k, v in rec.items() if str(v) != head or k not in _HEADS}
+            body = "; ".join(f"{k.replace('_', ' ')}: {_words(k, v)}" for k, v in rest.items() if v not in (None, ""))
+            print(f"{indent}  - {head + ': ' if head else ''}{body}")
+        return
+    if isinstance(value, list) and len(value) > 6 and all(isinstance(v, str) for v in value):
+        print(f"{indent}{label}:")
+        for v in value:
+            print(f"{indent}  {v}")
+        return
+    print(f"{indent}{label}: {_words(key, value)}")
+
+
 def _print_records(data: Any) -> None:
-    if isinstance(data, list):
-        for rec in data:
-            head = rec.get("id") or rec.get("name") or rec.get("version") or rec.get("kernel") or ""
-            rest = {k: v for k, v in rec.items() if k not in ("source", "checked", "evidence")}
-            print(f"{head}: {json.dumps(rest, default=str)}")
+    """A curated table (cuda, gpus, known-bad, signatures, kernels) as one block per record."""
+    if isinstance(data, dict):
+        for section, records in data.items():
+            print(f"{section}:")
+            if isinstance(records, list):
+                for rec in records:
+                    _print_record(rec, indent="  ")
+            else:
+                _print_field(section, records)
+        return
+    for rec in data:
+        _print_record(rec)
+
+
+def _print_record(rec: Any, indent: str = "") -> None:
+    if not isinstance(rec, dict):
+        print(f"{indent}{_scalar(rec)}")
+        return
+    head_key = next((h for h in _HEADS if rec.get(h) and not isinstance(rec.get(h), (dict, list))), None)
+    if head_key is not None:
+        print(f"{indent}{rec[head_key]}")
     else:
-        print(json.dumps(data, indent=2, default=str))
+        print(f"{indent}-")
+    for key, value in rec.items():
+        if key == head_key or value in (None, "", [], {}):
+            continue
+        _print_field(key, value, indent + "  ")
 
 
 def _print_release(doc: dict[str, Any]) -> None:
+    print(f"{doc.get('package')} {doc.get('version')}")
     for key, value in doc.items():
-        if isinstance(value, (list, dict)):
-            print(f"{key}:")
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for k, v in items:
-                print(f"  {k if isinstance(value, dict) else '-'} {json.dumps(v, default=str) if not isinstance(v, str) else v}")
-        else:
-            print(f"{key}: {value}")
+        if key in ("package", "version") or value in (None, "", [], {}):
+            continue
+        _print_field(key, value)

@@ -24,12 +24,13 @@ _PY_PLATFORM = {  # uv's --python-platform names for attnlock's platforms
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `attnlock generate` (../shared/CLI.md), target options added by the caller."""
+    """Options of `attnlock generate` (docs/CLI.md), target options added by the caller."""
     p.add_argument("--with", dest="with_", metavar="LIST", action="append",
                    help="packages to plan, comma separated, optionally with ranges (default: every covered "
                         "package with a release for the target)")
     p.add_argument("--format", choices=("constraints", "uv", "pip-args", "json"), default=None,
                    help="output format (default: constraints; uv with --pyproject)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON (= --format json)")
     p.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
     p.add_argument("--pyproject", metavar="PATH", help="merge the uv settings into this pyproject.toml")
     p.add_argument("--validate", action="store_true",
@@ -84,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         written = regenerate(Path(args.popular), load())
         print(f"attnlock generate: wrote {written} constraint files to {args.popular}", file=sys.stderr)
         return 0
+    if getattr(args, "json", False):
+        if args.format not in (None, "json"):
+            raise UsageError(f"--json is --format json; it cannot be combined with --format {args.format}")
+        args.format = "json"
     fmt = args.format or ("uv" if args.pyproject else "constraints")
     if args.pyproject and fmt != "uv":
         raise UsageError("--pyproject writes uv settings; it cannot be combined with --format " + fmt)
@@ -92,6 +97,11 @@ def run(args: argparse.Namespace) -> int:
     wanted = parse_with(args.with_)
     allow_build = _split(args.allow_build)
     target = _target(args)
+    from attnlock.target import plan_line
+
+    line = plan_line(target)
+    if line:
+        print(f"attnlock generate: {line}", file=sys.stderr)
     db = load()
     plan = resolve(db, target, wanted, allow_build=allow_build, default_set=bool(args.skip_missing))
     with_words = [w.name + str(w.specifier) for w in wanted] if wanted else None
@@ -102,9 +112,14 @@ def run(args: argparse.Namespace) -> int:
 
         text = render_json(plan)
     elif fmt == "pip-args":
-        from attnlock.emit.pip_args import render_pip_args
+        from attnlock.emit.pip_args import companion_path, render_pip_args
 
-        text = render_pip_args(plan)
+        if args.output:
+            # /dev/stdin means nothing in a saved file: the pins go to a constraints file beside it.
+            companion = companion_path(args.output)
+            text = render_pip_args(plan, constraints=companion)
+        else:
+            text = render_pip_args(plan)
     elif fmt == "uv":
         from attnlock.emit.uv import render_uv
 
@@ -138,13 +153,38 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"attnlock generate: {path} is up to date", file=sys.stderr)
     elif args.output:
+        if fmt == "pip-args":
+            from attnlock.emit.constraints import render_constraints
+            from attnlock.emit.pip_args import companion_path
+
+            companion = companion_path(args.output)
+            write_text_atomic(companion, render_constraints(plan, command=command))
+            print(f"attnlock generate: wrote {companion} (the pins {args.output} names)", file=sys.stderr)
         write_text_atomic(args.output, text)
         print(f"attnlock generate: wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    for note in plan.notes:
-        print(f"attnlock generate: {note}", file=sys.stderr)
+    _print_notes(plan, fmt)
     return 0
+
+
+def _print_notes(plan: Plan, fmt: str) -> None:
+    """The plan's notes on stderr.  Where the output itself lists what was left out and why (the
+    constraints header, JSON's ``left_out``), one line names the left-out packages instead."""
+    from attnlock.emit.constraints import left_out
+
+    gone = left_out(plan) if fmt in ("constraints", "json") else []
+    names = {n for n, _ in gone}
+    for note in plan.notes:
+        if note.split(":", 1)[0] not in names:
+            print(f"attnlock generate: {note}", file=sys.stderr)
+    if gone:
+        held = [n for n, why in gone if why.startswith("it would hold torch back")]
+        rest = [n for n, _ in gone if n not in held]
+        parts = ([f"{', '.join(held)} (each would hold torch back; name it in --with to plan it)"] if held else []) \
+            + ([f"{', '.join(rest)} (no build for the target)"] if rest else [])
+        where = "JSON's left_out" if fmt == "json" else "the constraints header"
+        print(f"attnlock generate: left out: {'; '.join(parts)}; why: see {where}", file=sys.stderr)
 
 
 def _validate(plan: Plan, args: argparse.Namespace, command: str) -> None:

@@ -7,8 +7,10 @@ Steps, each visible on stderr:
 2. the plan is computed first: a conflict is explained before any installer runs (and, when
    only another torch would work, which one);
 3. ``pip install -c PLAN …`` (or ``uv pip install --python THIS -c PLAN …``) runs with its output
-   streamed through; ``--dry-run`` adds pip's ``--dry-run --report -`` / uv's ``--dry-run`` and
-   prints what would be installed;
+   streamed through (its own progress on stderr, never ``--quiet``); ``--dry-run`` adds pip's
+   ``--dry-run --report FILE`` / uv's ``--dry-run`` and prints what would be installed;
+   the temporary ``attnlock-install-*`` directory holding the plan is removed on every exit path
+   (success, failure, an error, Ctrl-C);
 4. a failed install goes through ``attnlock diagnose``; a successful one through
    ``attnlock verify --only`` the installed packages (``--no-verify`` skips it).
 """
@@ -81,6 +83,11 @@ def plan_for_environment(args: argparse.Namespace, names: list[Requirement] | No
 
     detected = detect()
     target = target_from_args(args, environ=os.environ, detected=detected)
+    from attnlock.target import plan_line
+
+    line = plan_line(target)
+    if line:
+        print(f"attnlock {getattr(args, 'command', None) or 'install'}: {line}", file=sys.stderr)
     torch_installed = detected.torch is not None and bool(detected.torch.version)
     if getattr(args, "allow_torch_change", False) and target.origin("torch") == "detected":
         origins = tuple((k, v) for k, v in target.origins if k not in ("torch", "cuda"))
@@ -156,8 +163,8 @@ def _sdist_question(plan: Plan, args: argparse.Namespace) -> None:
 
 
 def installer_argv(installer: str, python: str, constraints: Path, requested: list[str], *, dry_run: bool,
-                   build_from_source: bool) -> list[str]:
-    """The exact installer command line."""
+                   build_from_source: bool, report: Path | None = None) -> list[str]:
+    """The exact installer command line (pip's dry run writes its ``--report`` to ``report``)."""
     if installer == "uv":
         from attnlock.install.environment import find_uv
 
@@ -174,14 +181,13 @@ def installer_argv(installer: str, python: str, constraints: Path, requested: li
     if build_from_source:
         argv.append("--no-build-isolation")
     if dry_run:
-        argv += ["--dry-run", "--quiet", "--report", "-"]
+        argv += ["--dry-run"] + (["--report", str(report)] if report is not None else [])
     return argv + requested
 
 
 def run(args: argparse.Namespace) -> int:
     from attnlock.emit import regenerate_command, render_constraints
     from attnlock.install.environment import PythonEnvironment
-    from attnlock.install.runner import run_installer
 
     installer = args.installer or "pip"
     env = PythonEnvironment.current()
@@ -198,53 +204,15 @@ def run(args: argparse.Namespace) -> int:
         child_env.setdefault("MAX_JOBS", str(min(4, os.cpu_count() or 1)))
         if plan.target.gpu is not None:
             child_env.setdefault("TORCH_CUDA_ARCH_LIST", plan.target.gpu.dotted)
-    # A dry run keeps its constraints file, so the printed command can be run as it stands.
     tmp = tempfile.mkdtemp(prefix="attnlock-install-")
     try:
-        constraints = Path(tmp) / "constraints.txt"
-        constraints.write_text(text, encoding="utf-8")
-        if build and not args.dry_run:
-            # --no-build-isolation builds against this environment: it must hold the build tools
-            # (flash-attn's setup.py imports torch, packaging, psutil and ninja; bdist_wheel needs wheel).
-            tools = installer_argv(installer, env.executable, constraints, list(_BUILD_TOOLS), dry_run=False,
-                                   build_from_source=False)
-            print(f"attnlock install: running: {shlex.join(tools)}", file=sys.stderr)
-            prep = run_installer(tools, env=child_env, timeout=args.timeout)
-            if prep.returncode != 0:
-                _diagnose(prep.tail, target, db)
-                print("attnlock install: could not install the build tools; nothing else was installed",
-                      file=sys.stderr)
-                return 1
-        argv = installer_argv(installer, env.executable, constraints, [str(r) for r in requested],
-                              dry_run=args.dry_run and not build, build_from_source=build)
-        if build and args.dry_run:
-            # An installer's dry run of an sdist still builds its metadata, and flash-attn's setup.py
-            # imports torch and the build tools: it would fail or build. Show the commands instead.
-            tools = installer_argv(installer, env.executable, constraints, list(_BUILD_TOOLS), dry_run=False,
-                                   build_from_source=False)
-            print("attnlock install: dry run: an sdist cannot be resolved without building its metadata; "
-                  "these commands would run:", file=sys.stderr)
-            print(shlex.join(tools))
-            print(shlex.join(argv))
-            print(f"attnlock install: the constraints are kept in {constraints}", file=sys.stderr)
-            return 0
-        print(f"attnlock install: running: {shlex.join(argv)}", file=sys.stderr)
-        result = run_installer(argv, env=child_env, timeout=args.timeout,
-                               capture_stdout=args.dry_run and installer == "pip")
+        code = _install(args, installer, env.executable, Path(tmp), text, plan, target, db, child_env, requested,
+                        build)
     finally:
-        if not args.dry_run:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if args.dry_run:
-        print(f"attnlock install: the constraints are kept in {constraints}", file=sys.stderr)
-    if result.returncode != 0:
-        _diagnose(result.tail + result.stdout, target, db)
-        print(f"attnlock install: {installer} failed (exit {result.returncode}); the environment is as {installer} "
-              "left it (pip and uv install all-or-nothing only per package)", file=sys.stderr)
-        return 1
-    if args.dry_run:
-        if installer == "pip":
-            _print_report(result.stdout)
-        return 0
+        # Every exit path: success, a failed installer, an error, Ctrl-C.
+        shutil.rmtree(tmp, ignore_errors=True)
+    if code is not None:
+        return code
     if args.no_verify:
         return 0
     names = sorted({canonical(r.name) for r in requested} | {"torch"})
@@ -258,6 +226,57 @@ def run(args: argparse.Namespace) -> int:
         print("attnlock install: verify did not finish in time", file=sys.stderr)
         return 1
     return 0 if res.returncode == 0 else 1
+
+
+def _install(args: argparse.Namespace, installer: str, python: str, tmp: Path, text: str, plan: Plan,
+             target: Target, db: Any, child_env: dict[str, str], requested: list[Requirement],
+             build: bool) -> int | None:
+    """Run the installer inside ``tmp``; an exit code, or None when the install succeeded and verify follows."""
+    from attnlock.emit import regenerate_command
+    from attnlock.install.runner import run_installer
+
+    constraints = tmp / "constraints.txt"
+    constraints.write_text(text, encoding="utf-8")
+    if build and not args.dry_run:
+        # --no-build-isolation builds against this environment: it must hold the build tools
+        # (flash-attn's setup.py imports torch, packaging, psutil and ninja; bdist_wheel needs wheel).
+        tools = installer_argv(installer, python, constraints, list(_BUILD_TOOLS), dry_run=False,
+                               build_from_source=False)
+        print(f"attnlock install: running: {shlex.join(tools)}", file=sys.stderr)
+        prep = run_installer(tools, env=child_env, timeout=args.timeout)
+        if prep.returncode != 0:
+            _diagnose(prep.tail, target, db)
+            print("attnlock install: could not install the build tools; nothing else was installed",
+                  file=sys.stderr)
+            return 1
+    report = tmp / "report.json" if args.dry_run and installer == "pip" and not build else None
+    argv = installer_argv(installer, python, constraints, [str(r) for r in requested],
+                          dry_run=args.dry_run and not build, build_from_source=build, report=report)
+    if build and args.dry_run:
+        # An installer's dry run of an sdist still builds its metadata, and flash-attn's setup.py
+        # imports torch and the build tools: it would fail or build. Show the commands instead, with
+        # the plan written to a file of the user's (the temporary one is removed on exit).
+        tools = installer_argv(installer, python, constraints, list(_BUILD_TOOLS), dry_run=False,
+                               build_from_source=False)
+        print("attnlock install: dry run: an sdist cannot be resolved without building its metadata; "
+              "these commands would run:", file=sys.stderr)
+        mine = "constraints.txt"
+        print(regenerate_command(plan, "constraints", output=mine))
+        for cmd in (tools, argv):
+            print(shlex.join([mine if a == str(constraints) else a for a in cmd]))
+        return 0
+    print(f"attnlock install: running: {shlex.join(argv)}", file=sys.stderr)
+    result = run_installer(argv, env=child_env, timeout=args.timeout)
+    if result.returncode != 0:
+        _diagnose(result.tail + result.stdout, target, db)
+        print(f"attnlock install: {installer} failed (exit {result.returncode}); the environment is as {installer} "
+              "left it (pip and uv install all-or-nothing only per package)", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        if report is not None:
+            _print_report(report.read_text(encoding="utf-8") if report.is_file() else "")
+        return 0
+    return None
 
 
 def _print_plan(plan: Plan) -> None:

@@ -8,18 +8,31 @@ from collections.abc import Sequence
 from attnlock.model import Plan, Target
 
 
+def gpu_words(target: Target) -> str:
+    """``GPU sm_80 (A100)``, ``GPU none (CPU plan)`` for a machine without a GPU, ``GPU any`` when not known."""
+    if target.gpu is not None:
+        return f"GPU {target.gpu}" + (f" ({target.gpu_name})" if target.gpu_name else "")
+    origin = target.origin("gpu") or ""
+    if origin.startswith("none:"):
+        cpu = target.cuda is not None and target.cuda.kind == "cpu"
+        return "GPU none (CPU plan)" if cpu else "GPU none"
+    return "GPU any"
+
+
 def target_words(plan: Plan) -> str:
-    """``torch 2.3.1+cu118 · Python 3.11 · linux-x86_64 · GPU sm_80 · driver any (--driver none)``."""
+    """``torch 2.3.1+cu118 · Python 3.11 · linux-x86_64 · GPU sm_80 · driver 535.104.05``.
+
+    Versions are printed as the user wrote them (``--driver 535.104.05``, not ``535.104.5``); an
+    unknown GPU or driver is ``any``, a machine without a GPU ``GPU none`` — the words the
+    regenerate line's ``--gpu`` / ``--driver`` take.
+    """
     t = plan.target
     torch = plan.pin("torch")
     parts = [f"torch {torch.version}" if torch is not None else f"torch {t.torch or 'any'}"]
     parts.append(f"Python {t.python}" if t.python else "Python any")
     parts.append(str(t.platform) if t.platform else "any platform")
-    # An unknown GPU or driver plans for any; the regenerate line spells that `--gpu none` / `--driver none`
-    # (no detection), so the header names the same value.
-    gpu = f"GPU {t.gpu}" + (f" ({t.gpu_name})" if t.gpu_name else "") if t.gpu else "GPU any (--gpu none)"
-    parts.append(gpu)
-    parts.append(f"driver {t.driver}" if t.driver else "driver any (--driver none)")
+    parts.append(gpu_words(t))
+    parts.append(f"driver {t.driver_words}" if t.driver is not None else "driver any")
     return " · ".join(parts)
 
 
@@ -39,8 +52,11 @@ def target_argv(target: Target) -> list[str]:
         argv += ["--python", str(target.python)]
     if target.platform is not None:
         argv += ["--platform", str(target.platform)]
-    argv += ["--gpu", str(target.gpu) if target.gpu is not None else "none"]
-    argv += ["--driver", str(target.driver) if target.driver is not None else "none"]
+    if target.gpu is not None:
+        argv += ["--gpu", str(target.gpu)]
+    else:
+        argv += ["--gpu", "none" if (target.origin("gpu") or "").startswith("none:") else "any"]
+    argv += ["--driver", target.driver_words or "any"]
     return argv
 
 

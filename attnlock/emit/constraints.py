@@ -1,17 +1,55 @@
 """The constraints-file emitter: pins only, for ``pip install -c`` and ``uv pip install -c``.
 
-What pip and uv accept in a constraints file (``../shared/FACTS.md``): no ``--index-url`` (in pip
+What pip and uv accept in a constraints file (proved by tests/test_installers_*.py): no ``--index-url`` (in pip
 it silently replaces the command line's; two different ones are an error in uv), no extras (one
 ``pkg[extra]`` line fails every pip install using the file), no ``--hash`` (switches pip
 23.x/24.0 into require-hashes mode).  Builds the default index lacks get an
 ``--extra-index-url`` line with a warning, and a local-version pin; direct wheels get
 ``name @ URL`` (a bare URL is rejected by uv).
+
+A package the plan left out (a ``NAME: left out, WHY`` note: no build for the target, or one that
+would hold torch back) gets a line no release satisfies, ``NAME<0``, under a comment giving the
+reason, so ``pip install -c FILE NAME`` / ``uv pip install -c FILE NAME`` fail instead of
+installing a build the plan ruled out; both quote that line in their error ("The user requested
+(constraint) xformers<0" / "you require xformers<0, which does not allow any versions"), and the
+comment above it says why (tests/test_installers_left_out.py runs the real pip and uv).  ``<0``
+rather than a telling local version (``==0+left.out``): ``attnlock check`` reads it as a range,
+not as an unknown release.  Only requested or required packages are affected: a constraint
+installs nothing by itself.  triton left out because the planned torch build requires none is
+not blocked (nothing rules it out; it is just not paired).
 """
 
 from __future__ import annotations
 
+import re
+
 from attnlock.emit.command import target_words
 from attnlock.model import Pin, Plan
+
+#: the range a left-out package is constrained to: no release satisfies it
+LEFT_OUT_SPEC = "<0"
+_LEFT_OUT = re.compile(r"([a-z0-9][a-z0-9._-]*): left out, (.+)", re.DOTALL)
+
+
+def left_out(plan: Plan, *, blocked_only: bool = False) -> list[tuple[str, str]]:
+    """``(package, why)`` for each package the plan left out, in the order of its notes; with
+    ``blocked_only`` those the constraints block (not a triton the planned torch does not pair)."""
+    out: list[tuple[str, str]] = []
+    pinned = {p.package for p in plan.pins}
+    for note in plan.notes:
+        m = _LEFT_OUT.fullmatch(note)
+        if m and m.group(1) not in pinned and all(m.group(1) != n for n, _ in out):
+            if blocked_only and " requires no " in m.group(2):
+                continue
+            out.append((m.group(1), m.group(2)))
+    return out
+
+
+def note_line(note: str) -> str:
+    """A plan note as a header comment: ``# warning: …`` for warnings, else ``# note: …``."""
+    if note.startswith("warning: "):
+        return f"# {note}"
+    return f"# note: {note}"
 
 
 def pin_line(pin: Pin) -> str:
@@ -47,8 +85,11 @@ def render_constraints(plan: Plan, *, command: str) -> str:
         out.append("# Pass this file to uv with -c directly: uv ignores index lines in a file reached through "
                    "a nested -c.")
         out += [f"--extra-index-url {ix.url}" for ix in plan.indexes]
+    gone = left_out(plan, blocked_only=True)
+    blocked = {name for name, _ in gone}
     for note in plan.notes:
-        out.append(f"# note: {note}")
+        if note.split(":", 1)[0] not in blocked:  # a blocked package's reason sits above its line below
+            out.append(note_line(note))
     if plan.excluded:
         out.append("#")
         for ex in plan.excluded:
@@ -62,4 +103,11 @@ def render_constraints(plan: Plan, *, command: str) -> str:
             out.append(f"# {pin.package} is built from its sdist on the target: install it after torch with "
                        "--no-build-isolation")
         out.append(pin_line(pin))
+    if gone:
+        out += ["", "# Left out of this plan (the reason above each line): installing one of these under this",
+                "# file fails on purpose: pip says \"The user requested (constraint) NAME<0\", uv \"you require",
+                "# NAME<0\". To plan one, regenerate with --with naming it."]
+        for name, why in gone:
+            out.append(f"# {name}: left out, {why}")
+            out.append(f"{name}{LEFT_OUT_SPEC}")
     return "\n".join(out) + "\n"

@@ -1,10 +1,11 @@
-"""The JSON emitter: the ``generate --format json`` shape of ``../shared/CLI.md``."""
+"""The JSON emitter: the ``generate --format json`` shape of ``docs/CLI.md``."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from attnlock.emit.constraints import left_out
 from attnlock.model import Plan
 
 
@@ -33,7 +34,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "python": str(t.python) if t.python else None,
             "platform": str(t.platform) if t.platform else None,
             "gpu": str(t.gpu) if t.gpu else None,
-            "driver": str(t.driver) if t.driver else None,
+            "driver": t.driver_words,
         },
         "pins": pins,
         "indexes": [{"url": ix.url, "name": ix.name, "packages": list(ix.packages)} for ix in plan.indexes],
@@ -45,6 +46,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "reasons": {p.package: p.reason for p in plan.pins},
         "builds": {p.package: p.build for p in plan.pins if p.build},
         "notes": list(plan.notes),
+        "left_out": [{"package": name, "reason": why} for name, why in left_out(plan)],
     }
 
 

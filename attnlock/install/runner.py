@@ -34,7 +34,7 @@ def run_installer(
     capture_stdout: bool = False,
     tail_lines: int = 400,
 ) -> RunResult:
-    """Run ``argv``; stream its output to ``echo`` (stderr by default) and keep the tail.
+    """Run ``argv``; stream its output to ``echo`` (stderr by default), as it comes, and keep the tail.
 
     With ``capture_stdout`` the child's stdout is returned whole instead of streamed (for
     ``pip --report -``).  A hung installer is killed at ``timeout`` and reported as such;
@@ -75,6 +75,7 @@ def run_installer(
         proc.wait()
         for t in threads:
             t.join(timeout=5)
+        _close(proc)
         raise ToolError(
             f"{argv[0]} did not finish within {timeout:.0f} s and was stopped; the environment may be half-installed",
             hint="run `attnlock detect` to see what is installed now, then rerun the install",
@@ -82,7 +83,17 @@ def run_installer(
     except KeyboardInterrupt:
         proc.kill()
         proc.wait()
+        for t in threads:
+            t.join(timeout=5)
+        _close(proc)
         raise
     for t in threads:
         t.join(timeout=5)
+    _close(proc)
     return RunResult(tuple(argv), proc.returncode, "".join(tail), time.monotonic() - start, "".join(captured))
+
+
+def _close(proc: subprocess.Popen[str]) -> None:
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()

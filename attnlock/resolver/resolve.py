@@ -338,7 +338,12 @@ class _Session:
     def _default_wanted(self, source: CandidateSource, among: Sequence[Wanted] | None = None,
                         ) -> tuple[tuple[Wanted, ...], list[str]]:
         """Every covered package (or each of ``among``) with a release for the target that fits
-        with the ones before it."""
+        with the ones before it.
+
+        The default set (``among`` None) is chosen so that the newest torch the target allows
+        wins: a package with no build for that torch would hold torch back, so it is left out with
+        a note saying so (``--with`` naming it plans it, on the torch it needs).  Packages the
+        user named (``among``) are never left out for that reason."""
         chosen: list[Wanted] = []
         notes: list[str] = []
         pool = list(among) if among is not None else [Wanted(n, SpecifierSet()) for n in covered(self.db)]
@@ -347,19 +352,45 @@ class _Session:
         # be met (arc consistency, no resolvelib run) are left out first; if the rest resolves
         # together, every one of them fits with the ones before it.
         torch_first = [w for w in pool if w.name == "torch"]
+        newest: Version | None = None
         if torch_first:
             try:
-                self._solve(self._roots(torch_first))
+                _src, alone, _applied = self._solve(self._roots(torch_first))
             except _Unsolvable as exc:
                 from attnlock.resolver.explain import explain
 
                 raise explain(self, self._roots(torch_first), exc.source, exc.causes, exc.applied) from None
+            if among is None and "torch" in alone:
+                newest = alone["torch"].version
+                torch_first = [Wanted("torch", SpecifierSet(f"=={newest}"))]
+                pool = [torch_first[0] if w.name == "torch" else w for w in pool]
+        def holds_back(wanted: Wanted, together: bool = False) -> str:
+            """Why a package was left out for holding torch back: the torch it would need."""
+            words = "with the rest of the default set " if together else ""
+            why = f"no build of it fits torch {newest} {words}(the newest torch for the target)"
+            try:
+                _src, result, _applied = self._solve(self._roots([Wanted("torch", SpecifierSet()), wanted]))
+            except _Unsolvable:
+                held = ""
+            else:
+                older = result.get("torch")
+                held = f" at {older.version}" if older is not None and older.version != newest else ""
+            return (f"it would hold torch back{held}: {why}; to plan it anyway, name it: "
+                    f"--with torch,{wanted.name}")
+
         hopeless: set[str] = set()
+        holders: dict[str, str] = {}
+        top = self.source(replace(self.target, torch=SpecifierSet(f"=={newest}"))) if newest is not None else None
         for w in pool:
             if w.name != "torch":
                 root = self._roots([*torch_first, w])[-1]
                 if not source.viable(root.name, root.extras):
                     hopeless.add(w.name)
+                elif top is not None and not top.viable(root.name, root.extras):
+                    holders[w.name] = holds_back(w)
+        for name, why in holders.items():
+            notes.append(f"{name}: left out, {why}")
+        pool = [w for w in pool if w.name not in holders]
         hopeful = [w for w in pool if w.name not in hopeless]
         if hopeful:
             try:
@@ -396,6 +427,9 @@ class _Session:
             try:
                 self._solve(self._roots([*chosen, w]))
             except _Unsolvable as exc:
+                if newest is not None and name not in hopeless:
+                    notes.append(f"{name}: left out, {holds_back(w, together=True)}")
+                    continue
                 from attnlock.resolver.explain import explain
 
                 err = explain(self, self._roots([*chosen, w]), exc.source, exc.causes, exc.applied, search=False)
