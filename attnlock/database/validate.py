@@ -300,7 +300,7 @@ def _check_known_bad_keys(rel: str, key: str, rec: Mapping[str, Any]) -> Iterabl
             if canonical(name) != name:
                 yield Problem(rel, f"{key}.{table}.{name}", f"name is not canonical (write {canonical(name)})")
             if table == "labels" and text != text.lower():
-                yield Problem(rel, f"{key}.labels.{name}", "local labels are compared lowercased: write the glob in lowercase")
+                yield Problem(rel, f"{key}.labels.{name}", "local labels compare lowercased: write the glob lowercase")
             if table == "alternative":
                 try:
                     _as_spec(text)
