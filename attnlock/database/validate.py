@@ -55,6 +55,8 @@ def validate(db: Database) -> list[Problem]:
         toolkits.add(str(rec.get("version")))
     for stem, doc in curated.items():
         problems.extend(_check_curated(rels[stem], stem, doc, toolkits))
+    if "known_bad" in curated and "signatures" in curated:
+        problems.extend(_check_known_bad_errors(rels["known_bad"], curated["known_bad"], curated["signatures"]))
     for path in sorted((root / "derived").glob("*.json")):
         problems.extend(_check_derived(path, _rel(path, root)))
     if not any(p.key == "-" for p in problems):
@@ -277,6 +279,7 @@ def _check_references(rel: str, key: str, stem: str, table: str, rec: Mapping[st
                     yield Problem(rel, f"{key}.unless.{name}", f"malformed specifier {spec!r}")
         if not _is_source(rec.get("evidence")):
             yield Problem(rel, key, "a known-bad combination needs evidence (issue URL)")
+        yield from _check_known_bad_keys(rel, key, rec)
     if stem == "signatures" and table == "signature":
         pattern = rec.get("pattern")
         try:
@@ -295,6 +298,73 @@ def _check_references(rel: str, key: str, stem: str, table: str, rec: Mapping[st
             str(tpl).format(version="0", cuda="cu0", cuda_digits="0", torch="0.0", abi="TRUE", python="cp0", py="cp0")
         except (KeyError, IndexError, ValueError) as exc:
             yield Problem(rel, f"{key}.url_template", f"unknown placeholder {exc}")
+
+
+KNOWN_BAD_STATUS = ("known-bad", "reported")
+KNOWN_BAD_CLASSES = ("mislabelled-wheel", "abi", "api", "triton", "jax", "bitsandbytes", "xformers-fa3", "vllm",
+                     "cuda-runtime", "other")
+
+
+def _check_known_bad_keys(rel: str, key: str, rec: Mapping[str, Any]) -> Iterable[Problem]:
+    """Types of the optional [[combination]] keys: status, class, labels, torch_variant, platform, gpu, alternative."""
+    from attnlock.database.store import Problem
+
+    if "status" in rec and rec["status"] not in KNOWN_BAD_STATUS:
+        yield Problem(rel, f"{key}.status", f"must be one of {', '.join(KNOWN_BAD_STATUS)}")
+    if "class" in rec and rec["class"] not in KNOWN_BAD_CLASSES:
+        yield Problem(rel, f"{key}.class", f"must be one of {', '.join(KNOWN_BAD_CLASSES)}")
+    for table in ("labels", "alternative"):
+        value = rec.get(table)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            yield Problem(rel, f"{key}.{table}", "must be a table of package = string")
+            continue
+        for name, text in value.items():
+            if canonical(name) != name:
+                yield Problem(rel, f"{key}.{table}.{name}", f"name is not canonical (write {canonical(name)})")
+            if table == "labels" and text != text.lower():
+                yield Problem(rel, f"{key}.labels.{name}", "local labels compare lowercased: write the glob lowercase")
+            if table == "alternative":
+                try:
+                    _as_spec(text)
+                except InvalidSpecifier:
+                    yield Problem(rel, f"{key}.alternative.{name}", f"malformed specifier {text!r}")
+    for listed in ("torch_variant", "platform"):
+        value = rec.get(listed)
+        if value is not None and not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            yield Problem(rel, f"{key}.{listed}", "must be a non-empty list of strings")
+    for label in rec.get("torch_variant") or []:
+        if isinstance(label, str):
+            try:
+                CudaVariant.parse(label)
+            except UsageError:
+                yield Problem(rel, f"{key}.torch_variant", f"unknown variant label {label!r}")
+    gpu = rec.get("gpu")
+    if gpu is not None:
+        try:
+            SpecifierSet(str(gpu))
+        except InvalidSpecifier:
+            yield Problem(rel, f"{key}.gpu", f"malformed capability range {gpu!r}")
+
+
+def _check_known_bad_errors(rel: str, known_bad: Mapping[str, Any], signatures: Mapping[str, Any]) -> Iterable[Problem]:
+    """Every known-bad record's ``error`` is recognised by at least one signature pattern."""
+    from attnlock.database.store import Problem
+
+    patterns = []
+    for sig in _records(signatures, "signature"):
+        try:
+            patterns.append(re.compile(str(sig.get("pattern")), re.M))
+        except re.error:
+            continue  # reported against signatures.toml
+    for i, rec in enumerate(_records(known_bad, "combination")):
+        error = rec.get("error")
+        key = f"combination[{i}] ({rec.get('id')})"
+        if not isinstance(error, str) or not error:
+            yield Problem(rel, f"{key}.error", "a known-bad combination needs the verbatim error text")
+        elif not any(rx.search(error) for rx in patterns):
+            yield Problem(rel, f"{key}.error", "no signature in signatures.toml recognises this error")
 
 
 def _check_derived(path: Path, rel: str) -> Iterable[Problem]:
