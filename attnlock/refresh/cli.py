@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from attnlock.errors import UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,8 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from attnlock.refresh.report import Progress
     from attnlock.refresh.runner import refresh
 
-    if args.timeout <= 0 or args.retries < 0 or args.max_bytes <= 0 or args.workers < 1:
-        raise UsageError("--timeout, --max-bytes and --workers must be positive, --retries non-negative")
+    from attnlock.bounds import bounded, seconds
+
+    seconds("--timeout", args.timeout, example="30")
+    bounded("--retries", args.retries, minimum=0, maximum=100, inclusive_min=True, example="3")
+    bounded("--max-bytes", args.max_bytes, minimum=0, maximum=2**50, example=str(2 * 1024**3))
+    bounded("--workers", args.workers, minimum=1, maximum=256, inclusive_min=True, example="8")
     index = find_index(args.index_url)
     root = Path(args.data_dir) if getattr(args, "data_dir", None) else data_dir()
     print(f"attnlock db refresh: reading the index from {index.origin}", file=sys.stderr)
