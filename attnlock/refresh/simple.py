@@ -71,6 +71,8 @@ def parse_json(project: str, page_url: str, body: bytes) -> list[IndexedFile]:
             raise TypeError("files is not a list")
     except (ValueError, KeyError, TypeError) as exc:
         raise ToolError(f"{page_url}: not a PEP 691 project page ({exc})") from exc
+    except RecursionError:
+        raise ToolError(f"{page_url}: not a PEP 691 project page (JSON nested too deeply)") from None
     out = []
     for f in raw_files:
         if not isinstance(f, dict) or not isinstance(f.get("filename"), str):
