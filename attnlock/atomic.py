@@ -299,8 +299,19 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, expect: Fil
 
     Raises :class:`InputError` naming the file when it cannot be written (read-only file or
     directory, missing directory, hard links, another owner, a change since ``expect``); the
-    original is then untouched.  A device or FIFO is written through, never replaced.
+    original is then untouched.  A device or FIFO is written through, never replaced; ``-`` is
+    standard output (``-o -``), never a file named ``-``.
     """
+    if os.fspath(path) == "-":
+        import sys
+
+        try:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except (OSError, AttributeError, ValueError) as exc:
+            raise InputError(f"cannot write to standard output: {exc}", path="-") from None
+        return
     _Staged(path, data, expect).commit()
 
 

@@ -54,6 +54,11 @@ ADVERSARIAL = {
     "url-like": "a" * 50_000 + "://\n",
     "coding": "#" + " coding" * 20_000 + "\n",
 }
+# Systematic: every character a reader's patterns treat specially, alone and after a letter, repeated.
+_SPECIAL = " \t#\\-=;@[]()<>!~.,'\"/:*+&?%\x0c\u2028"
+for _i, _c in enumerate(_SPECIAL):
+    ADVERSARIAL[f"run-{_i}"] = _c * 40_000 + "\n"
+    ADVERSARIAL[f"pair-{_i}"] = "torch==2.3.1 " + ("a" + _c) * 20_000 + "\n"
 
 
 def test_readers_are_linear_on_adversarial_input(tmp_path: Path) -> None:
@@ -68,6 +73,14 @@ def test_readers_are_linear_on_adversarial_input(tmp_path: Path) -> None:
     (tmp_path / "uv.lock").write_text('version = 1\n' + '[[package]]\nname = "a"\nversion = "1"\n' * 2000)
     (tmp_path / "pylock.toml").write_text('lock-version = "1.0"\n' + "#" + " " * 80_000 + "\n")
     names += ["pyproject.toml", "uv.lock", "pylock.toml"]
+    for i, c in enumerate(_SPECIAL.replace("\\", "").replace('"', "")):
+        sub = tmp_path / f"toml-{i}"
+        sub.mkdir()
+        (sub / "pyproject.toml").write_text(
+            '[project]\nname = "x"\ndependencies = ["' + ("a" + c) * 20_000 + '"]\n'
+            'description = """' + c * 40_000 + '"""\n' + "[tool.uv]\nindex = [" + "{}, " * 5000 + "]\n",
+            encoding="utf-8")
+        names.append(f"toml-{i}/pyproject.toml")
     res = _cli("check", "--format", "json", *names, cwd=tmp_path)
     assert res.returncode in (0, 1), res.stderr
     json.loads(res.stdout)

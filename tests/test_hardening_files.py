@@ -270,3 +270,11 @@ def test_which_skips_unusable_path_entries(tmp_path: Path) -> None:
         assert ports.which("nvidia-smi") == str(tool)
     finally:
         locked.chmod(0o755)
+
+
+def test_dash_is_standard_output(tmp_path: Path) -> None:
+    res = subprocess.run([sys.executable, "-c", "from attnlock.atomic import write_text_atomic\n"
+                          "write_text_atomic('-', 'torch==2.3.1\\n')"], capture_output=True, text=True,
+                         timeout=HANG_GUARD_S, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert res.stdout == "torch==2.3.1\n" and list(tmp_path.iterdir()) == []

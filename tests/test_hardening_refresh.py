@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from contextlib import contextmanager
 
 import pytest
@@ -188,3 +189,23 @@ def test_json_error_shape_of_a_page() -> None:
         final, ctype, body = f.get_page(base + "/simple/x/", "application/json")
         with pytest.raises(AttnlockError, match="not a PEP 691"):
             parse_page("x", final, ctype, body)
+
+
+def test_refresh_writes_all_or_nothing(tmp_path: Path) -> None:
+    from tests.support.index import serve, write_simple_index
+    from tests.test_refresh_run import SCOPE, _cli, _dists
+
+    data = tmp_path / "data"
+    (data / "curated").mkdir(parents=True)
+    (data / "curated" / "refresh.toml").write_text(SCOPE)
+    (data / "derived").mkdir()
+    blocked = data / "derived" / "demo-xf.json"  # the second package's file cannot be replaced
+    blocked.write_text("{}\n")
+    blocked.chmod(0o444)
+    root = write_simple_index(tmp_path / "index", _dists(tmp_path / "dists"))  # type: ignore[arg-type]
+    with serve(root) as server:
+        rc, _out, err = _cli("db", "--data-dir", str(data), "refresh", "--index-url", server.index_url,
+                             "--retries", "1")
+    assert rc == 1 and "nothing was written" in err
+    assert sorted(p.name for p in (data / "derived").iterdir()) == ["demo-xf.json"]
+    assert blocked.read_text() == "{}\n"
