@@ -278,3 +278,12 @@ def test_dash_is_standard_output(tmp_path: Path) -> None:
                          timeout=HANG_GUARD_S, cwd=tmp_path,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     assert res.stdout == "torch==2.3.1\n" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_detect_does_not_block_on_a_fifo_pip_conf(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pip.conf")
+    res = _run_guarded("import sys\nfrom pathlib import Path\nfrom attnlock.detect.installguard import probe_guard\n"
+                       "facts, unknown = probe_guard(Path(sys.argv[1]), {})\nprint(facts.active, unknown[0].reason)",
+                       str(tmp_path))
+    assert res.stdout.startswith("False") and "not a regular file" in res.stdout, res
