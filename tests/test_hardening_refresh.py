@@ -209,3 +209,28 @@ def test_refresh_writes_all_or_nothing(tmp_path: Path) -> None:
     assert rc == 1 and "nothing was written" in err
     assert sorted(p.name for p in (data / "derived").iterdir()) == ["demo-xf.json"]
     assert blocked.read_text() == "{}\n"
+
+
+def test_malformed_file_urls_in_a_page_are_skipped() -> None:
+    from attnlock.refresh.simple import parse_html, parse_json
+
+    html = b'<a href="http://[x/demo-1.0-py3-none-any.whl">bad</a><a href="demo-1.0.tar.gz">ok</a>'
+    assert [f.filename for f in parse_html("demo", "http://127.0.0.1/simple/demo/", html)] == ["demo-1.0.tar.gz"]
+    page = json.dumps({"files": [{"filename": "demo-1.0-py3-none-any.whl", "url": "http://[x/a.whl"},
+                                 {"filename": "demo-1.0.tar.gz", "url": "demo-1.0.tar.gz"}]}).encode()
+    assert [f.filename for f in parse_json("demo", "http://127.0.0.1/simple/demo/", page)] == ["demo-1.0.tar.gz"]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_fifo_pip_configuration_is_refused(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    os.mkfifo(tmp_path / "pip.conf")
+    code = ("import sys\nfrom pathlib import Path\nfrom attnlock.refresh.indexconf import _from_pip_file\n"
+            "from attnlock.errors import AttnlockError\n"
+            "try:\n    _from_pip_file(Path(sys.argv[1]))\nexcept AttnlockError as e:\n    print(e.message)\n")
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "pip.conf")], capture_output=True, text=True,
+                         timeout=60, cwd=str(Path(__file__).resolve().parent.parent))  # hang guard
+    assert "not a regular file" in res.stdout, res
