@@ -166,8 +166,12 @@ def deactivate(env: PythonEnvironment) -> bool:
             removed = True
     for name in (_CONSTRAINTS, _RECORD):
         path = env.attnlock_dir / name
-        if path.exists():
-            path.unlink()
+        if os.path.lexists(path):
+            try:
+                path.unlink()
+            except OSError as exc:
+                raise InputError(f"cannot remove: {exc.strerror or exc}", path=str(path),
+                                 hint="remove it by hand; pip.conf no longer points at it") from None
             removed = True
     try:
         env.attnlock_dir.rmdir()
