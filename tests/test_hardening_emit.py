@@ -54,3 +54,13 @@ def test_crlf_file_stays_crlf(plan: Plan) -> None:
     text = '[project]\r\nname = "x"\r\n\r\n[tool.uv]\r\nno-build-isolation = true\r\n'
     out = update_pyproject(text, plan)
     assert out.count("\n") == out.count("\r\n") and update_pyproject(out, plan) == out
+
+
+def test_line_endings_are_linear_and_right_for_large_changes() -> None:
+    from attnlock.emit.uv import _keep_line_endings
+
+    body = "".join(f'  "dep{i % 7}==1.0",\r\n' for i in range(5000)) + '  "]",\n' * 3000  # repeated lines
+    original = "a = 1\r\n" + body + "z = 2\r\n"
+    out = "new = 0\n" + "a = 1\r\n" + "mid = 1\n" + body + "z = 2\r\n" + "end = 3\n"
+    fixed = _keep_line_endings(original, out)
+    assert fixed == "new = 0\r\n" + "a = 1\r\n" + "mid = 1\r\n" + body + "z = 2\r\n" + "end = 3\r\n"
