@@ -59,13 +59,31 @@ def _shown(entry: Entry) -> str:
     return f"{entry.name}{req.specifier}"
 
 
+def _key(entry: Entry) -> tuple[str, str, str, str, str]:
+    req = entry.requirement
+    spec = str(req.specifier) if req is not None else ""
+    url = (req.url or "") if req is not None else ""
+    return entry.kind, entry.group, spec, url, str(entry.url_version or "")
+
+
+class _Rep:
+    """A distinct requirement of one package, and what comparing it with the earlier ones found."""
+
+    __slots__ = ("entry", "conflict")
+
+    def __init__(self, entry: Entry, conflict: Entry | None) -> None:
+        self.entry = entry
+        self.conflict = conflict
+
+
 def duplicate_pin_findings(documents: Iterable[Document]) -> list[Finding]:
     """AL110 for a pin another requirement of the same package contradicts; AL007 for the same pin twice.
 
     Each finding sits at the later requirement (file order, includes after their includer) and
-    names the earlier one's file and line.
+    names the earlier one's file and line.  Linear in the number of requirements: a requirement
+    written exactly like an earlier one reuses that one's comparison.
     """
-    seen: dict[tuple[str, str], list[Entry]] = {}
+    reps: dict[tuple[str, str], dict[tuple[str, str, str, str, str], _Rep]] = {}
     places: set[tuple[str, int, int]] = set()
     out: list[Finding] = []
     for doc in documents:
@@ -76,17 +94,27 @@ def duplicate_pin_findings(documents: Iterable[Document]) -> list[Finding]:
             if place in places:  # a document read twice (included from two places)
                 continue
             places.add(place)
-            key = (entry.name, _marker_key(entry))
-            earlier = seen.setdefault(key, [])
-            finding = _compare(entry, earlier)
-            if finding is not None:
-                out.append(finding)
-            if len(earlier) < _KEEP:
-                earlier.append(entry)
+            known = reps.setdefault((entry.name, _marker_key(entry)), {})
+            key = _key(entry)
+            same = known.get(key)
+            if same is not None:  # written like an earlier one: the same verdict, or a duplicate of it
+                if same.conflict is not None:
+                    out.append(_contradiction(entry, same.conflict))
+                elif entry.exact_version is not None:
+                    out.append(_duplicate(entry, same.entry))
+                continue
+            conflict, duplicate = _compare(entry, [r.entry for r in known.values()])
+            if conflict is not None:
+                out.append(_contradiction(entry, conflict))
+            elif duplicate is not None:
+                out.append(_duplicate(entry, duplicate))
+            if len(known) < _KEEP:
+                known[key] = _Rep(entry, conflict)
     return out
 
 
-def _compare(entry: Entry, earlier: list[Entry]) -> Finding | None:
+def _compare(entry: Entry, earlier: list[Entry]) -> tuple[Entry | None, Entry | None]:
+    """(the first earlier requirement ``entry`` contradicts, else the first it repeats)."""
     duplicate: Entry | None = None
     for other in earlier:
         if not _same_run(entry, other):
@@ -94,21 +122,25 @@ def _compare(entry: Entry, earlier: list[Entry]) -> Finding | None:
         mine, theirs = entry.exact_version, other.exact_version
         if mine is None and theirs is None:
             continue
-        conflict = (mine is not None and not _allows(other, mine)) or \
-                   (theirs is not None and not _allows(entry, theirs))
-        if conflict:
-            return Finding(
-                "AL110", entry.path, entry.line, entry.column,
-                f"{_shown(entry)} contradicts {_shown(other)} at {other.path}:{other.line}: pip and uv find no "
-                f"version of {entry.name} that satisfies both and stop",
-                packages=(entry.name or "",),
-                fix=f"keep one pin of {entry.name}: remove this requirement or make both the same")
+        if (mine is not None and not _allows(other, mine)) or (theirs is not None and not _allows(entry, theirs)):
+            return other, None
         if duplicate is None and mine is not None and theirs is not None and entry.kind == other.kind:
             duplicate = other
-    if duplicate is not None:
-        return Finding(
-            "AL007", entry.path, entry.line, entry.column,
-            f"{entry.name} is pinned again (first at {duplicate.path}:{duplicate.line}); a change to one pin "
-            "(by hand or by --fix) leaves the other contradicting it",
-            packages=(entry.name or "",), fix=f"remove this requirement; keep the pin at line {duplicate.line}")
-    return None
+    return None, duplicate
+
+
+def _contradiction(entry: Entry, other: Entry) -> Finding:
+    return Finding(
+        "AL110", entry.path, entry.line, entry.column,
+        f"{_shown(entry)} contradicts {_shown(other)} at {other.path}:{other.line}: pip and uv find no "
+        f"version of {entry.name} that satisfies both and stop",
+        packages=(entry.name or "",),
+        fix=f"keep one pin of {entry.name}: remove this requirement or make both the same")
+
+
+def _duplicate(entry: Entry, first: Entry) -> Finding:
+    return Finding(
+        "AL007", entry.path, entry.line, entry.column,
+        f"{entry.name} is pinned again (first at {first.path}:{first.line}); a change to one pin "
+        "(by hand or by --fix) leaves the other contradicting it",
+        packages=(entry.name or "",), fix=f"remove this requirement; keep the pin at line {first.line}")
