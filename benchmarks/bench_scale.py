@@ -1,7 +1,8 @@
 """How ``attnlock check`` scales with the size of one file (issue 16: <= 1 s per 10k lines, bounded memory).
 
 Run: python benchmarks/bench_scale.py [--lines 10000,100000] [--data-dir DIR]
-Each case runs in a fresh process: ``check_paths`` on one generated file, wall time and peak RSS.
+Each case runs in a fresh process: the readers plus the duplicate-pin pass alone, then the whole
+``check_paths`` on one generated file; wall times and peak RSS.
 Cases: a requirements file of N distinct pins; the same with a marker on every line; a pyproject
 with N/10 dependencies and 20 extras of 10 pins each; a 400-clause ``or`` marker.
 """
@@ -20,13 +21,18 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
-from attnlock.check.checker import check_paths
+from attnlock.check.checker import check_paths, read
+from attnlock.check.duplicate_pins import duplicate_pin_findings
 from attnlock.database import load
 db = load(sys.argv[3]) if sys.argv[3] else load()
 t0 = time.perf_counter()
+docs = read([sys.argv[2]])[0]
+duplicate_pin_findings(docs)
+readers = time.perf_counter() - t0
+t0 = time.perf_counter()
 report = check_paths([sys.argv[2]], db=db)
 dt = time.perf_counter() - t0
-print(json.dumps({"seconds": dt, "findings": len(report.findings),
+print(json.dumps({"seconds": dt, "readers": readers, "findings": len(report.findings),
                   "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -65,7 +71,7 @@ def main() -> int:
         orm = d / "requirements-or.txt"
         orm.write_text("torch==2.3.1 ; " + " or ".join(f"python_version == '3.{i % 14}'" for i in range(400)) + "\n")
         cases["one 400-clause `or` marker"] = orm
-        print(f"{'case':45} {'seconds':>8} {'peak MiB':>9} {'findings':>8}")
+        print(f"{'case':45} {'readers+dup s':>13} {'check s':>8} {'peak MiB':>9} {'findings':>8}")
         for name, path in cases.items():
             res = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), str(path), args.data_dir],
                                  capture_output=True, text=True, timeout=600)
@@ -73,7 +79,7 @@ def main() -> int:
                 print(f"{name:45} failed: {res.stderr.strip().splitlines()[-1:]}")
                 continue
             r = json.loads(res.stdout)
-            print(f"{name:45} {r['seconds']:8.2f} {r['max_rss_mib']:9.0f} {r['findings']:8}")
+            print(f"{name:45} {r['readers']:13.2f} {r['seconds']:8.2f} {r['max_rss_mib']:9.0f} {r['findings']:8}")
     return 0
 
 
