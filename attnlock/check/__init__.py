@@ -29,6 +29,7 @@ AL003    error     circular ``-r``/``-c`` include
 AL004    error     ``-r``/``-c`` include not found
 AL005    warning   ``-r``/``-c`` include is a URL (not read offline)
 AL006    warning   option pip does not know in a requirements file
+AL007    warning   one package pinned twice to the same version
 AL101    error     a pinned package's metadata requires another version of a pinned package
 AL102    error     a pinned binary was compiled for another torch (xformers build info, flash-attn label)
 AL103    error     triton is not the version the pinned torch requires
@@ -38,6 +39,7 @@ AL106    error     a combination the database records as broken
 AL107    error     the pins work for no CUDA variant the target allows
 AL108    error     torch pinned outside the target's ``--torch``
 AL109    error     the torch build needs a newer CUDA than the target's ``--driver`` supports
+AL110    error     two requirements of one package admit no common version
 AL201    warning   a kernel package pinned while torch floats (the installer moves torch); one per file and package
 AL202    warning   a pinned version the database does not know
 AL203    error     no wheel for any Python/platform the target allows

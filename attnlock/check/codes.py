@@ -38,6 +38,9 @@ _TABLE: tuple[Code, ...] = (
          "A `-r`/`-c` include is a URL; check runs offline and did not read it."),
     Code("AL006", "warning", "unknown-option",
          "An option line pip does not know in a requirements file; pip stops with a usage error."),
+    Code("AL007", "warning", "duplicate-pin",
+         "The same package is pinned twice to the same version in what one install reads; a change to one pin "
+         "(by hand or by `--fix`) leaves the other contradicting it."),
     Code("AL101", "error", "requires-other-version",
          "A pinned package's metadata requires a version of another pinned package that the file excludes "
          "(xformers 0.0.27 requires torch==2.3.1)."),
@@ -60,6 +63,9 @@ _TABLE: tuple[Code, ...] = (
     Code("AL109", "error", "driver-too-old",
          "The pinned torch build needs a newer CUDA than the target's `--driver` supports, even with "
          "minor-version compatibility."),
+    Code("AL110", "error", "contradictory-pins",
+         "Two requirements of one package that apply together admit no common version "
+         "(`torch==2.3.1` and `torch==2.4.1`, or `torch==2.3.1` with `torch>=2.4`): pip and uv stop with no solution."),
     Code("AL201", "warning", "torch-floats",
          "A package whose metadata bounds torch (xformers, torchvision, …) or a flash-attn build labelled for "
          "one torch is pinned while torch is not: the installer moves torch to whatever the kernel requires. "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -23,11 +23,16 @@ from packaging.version import Version
 
 from attnlock.check.document import Document, Entry, Include, IndexDecl, Span
 from attnlock.check.findings import Finding
-from attnlock.check.source import Source, read_source
+from attnlock.check.source import PIP_LINE_BREAKS, STDIN, Source, long_number, read_source
 from attnlock.errors import InputError
 
-_PHYSICAL_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?")
-_COMMENT_RE = re.compile(r"(^|\s+)#")
+# Physical lines end where pip's str.splitlines() ends them (see attnlock.check.source.PIP_LINE_BREAKS).
+_PHYSICAL_RE = re.compile("[^" + PIP_LINE_BREAKS + "]*(?:\r\n|[" + PIP_LINE_BREAKS + "])?")
+# pip's COMMENT_RE is (^|\s+)#, which backtracks quadratically on a long run of blanks; these two
+# say the same in linear time: a comment line starts with optional blanks and "#", and a comment
+# starts at a "#" that begins the line or follows a blank.
+_COMMENT_LINE_RE = re.compile(r"\s*#")
+_COMMENT_RE = re.compile(r"(?:^|(?<=\s))#")
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
 
@@ -100,8 +105,8 @@ def _logical_lines(text: str) -> Iterator[_LogicalLine]:
         if not raw:
             break
         number += 1
-        body = raw.rstrip("\r\n")
-        is_comment = bool(_COMMENT_RE.match(body))
+        body = raw.rstrip(PIP_LINE_BREAKS)
+        is_comment = bool(_COMMENT_LINE_RE.match(body))
         if body.endswith("\\") and not is_comment:
             if current is None:
                 current = _LogicalLine(number)
@@ -117,6 +122,23 @@ def _logical_lines(text: str) -> Iterator[_LogicalLine]:
             yield line
     if current is not None:
         yield current
+
+
+def _real_dir(path: str) -> str:
+    return os.path.normcase(os.path.realpath(path or "."))
+
+
+def _inside(path: str, roots: Sequence[str]) -> bool:
+    """Whether ``path`` (links resolved) lies in one of the directories ``roots``."""
+    real = os.path.normcase(os.path.realpath(path))
+    for root in roots:
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
+#: What a finding says instead of a line's content when the file lies outside the checked tree.
+HIDDEN = "content not shown: the file is outside the checked tree"
 
 
 def is_constraints_name(path: str) -> bool:
@@ -147,48 +169,67 @@ class RequirementsReader:
 
     ``cache`` maps normalised paths to documents already read, so a file
     included twice (not in a cycle) is read once.
+
+    The *checked tree* is the current directory and the directory of each file named on the
+    command line.  A file reached through ``-r``/``-c`` outside it (``-r ../../.netrc``) is
+    read, but no finding quotes its content: messages name file and line only, so a CI log of
+    an untrusted pull request cannot publish a secret.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, roots: Sequence[str] | None = None) -> None:
         self.cache: dict[str, Document] = {}
+        self._echo = True  # whether findings may quote the lines of the file being parsed
+        self.roots = [_real_dir(r) for r in (roots if roots is not None else [os.getcwd()])]
 
     def read(self, path: str, *, constraint: bool | None = None) -> list[Document]:
         """The document for ``path`` followed by every document it includes, depth first."""
         if constraint is None:
             constraint = is_constraints_name(path)
         out: list[Document] = []
-        self._read(path, constraint, [], out, set())
+        roots = list(self.roots)
+        if path != STDIN:
+            roots.append(_real_dir(os.path.dirname(os.path.abspath(path))))
+        seen: set[str] = set()
+        # Depth first without recursion: a 1,000-deep include chain is a chain, not a RecursionError.
+        # Each work item: (path, constraint, chain of real paths above it, top level?).
+        work: list[tuple[str, bool, tuple[str, ...], bool]] = [(path, constraint, (), True)]
+        while work:
+            cur, con, chain, top = work.pop()
+            key = os.path.normcase(os.path.realpath(cur)) + ("#c" if con else "#r")
+            if key in seen:
+                continue
+            seen.add(key)
+            doc = self.cache.get(key)
+            if doc is None:
+                doc = self._parse(cur, con, top=top, echo=top or _inside(cur, roots))
+                self.cache[key] = doc
+            out.append(doc)
+            real = os.path.normcase(os.path.realpath(cur))
+            above = set(chain) | {real}
+            pending: list[tuple[str, bool, tuple[str, ...], bool]] = []
+            for inc in doc.includes:
+                inc_real = os.path.normcase(os.path.realpath(inc.path))
+                if inc_real in above:
+                    names = [os.path.basename(s) for s in (*chain, real)][-20:]
+                    more = "... -> " if len(chain) + 1 > 20 else ""
+                    out.append(Document(path=cur, kind=doc.kind, source=None, findings=[Finding(
+                        "AL003", cur, inc.line, inc.column,
+                        f"circular include: {more}{' -> '.join(names)} -> {os.path.basename(inc.path)}",
+                        fix="remove this include; each file should be included once, from one place")]))
+                    continue
+                pending.append((inc.path, inc.constraint, (*chain, real), False))
+            work.extend(reversed(pending))
         return out
 
-    def _read(self, path: str, constraint: bool, stack: list[str], out: list[Document], seen: set[str]) -> None:
-        key = os.path.normcase(os.path.realpath(path)) + ("#c" if constraint else "#r")
-        if key in seen:
-            return
-        seen.add(key)
-        doc = self.cache.get(key)
-        if doc is None:
-            doc = self._parse(path, constraint)
-            self.cache[key] = doc
-        out.append(doc)
-        real = os.path.normcase(os.path.realpath(path))
-        for inc in doc.includes:
-            inc_real = os.path.normcase(os.path.realpath(inc.path))
-            if inc_real in stack or inc_real == real:
-                chain = " -> ".join([*(os.path.basename(s) for s in stack + [real]), os.path.basename(inc.path)])
-                out.append(Document(path=path, kind=doc.kind, source=None, findings=[Finding(
-                    "AL003", path, inc.line, inc.column, f"circular include: {chain}",
-                    fix="remove this include; each file should be included once, from one place")]))
-                continue
-            self._read(inc.path, inc.constraint, stack + [real], out, seen)
-
-    def _parse(self, path: str, constraint: bool) -> Document:
+    def _parse(self, path: str, constraint: bool, *, top: bool = True, echo: bool = True) -> Document:
         kind = "constraints" if constraint else "requirements"
         try:
-            source = read_source(path)
+            source = read_source(path, descriptors=top, lines="pip")
         except InputError as exc:
             return Document(path=path, kind=kind, source=None, findings=[
                 Finding("AL001", path, exc.line or 1, exc.column or 1, exc.message, fix=exc.hint)])
         doc = Document(path=path, kind=kind, source=source)
+        self._echo = echo
         for logical in _logical_lines(source.text):
             self._parse_line(doc, source, logical, constraint)
         return doc
@@ -228,20 +269,30 @@ class RequirementsReader:
                 if name == "--hash":
                     hashes.append(value)
             elif opt:
-                doc.findings.append(Finding("AL006", path, line, col, f"unknown option {name!r} after a requirement",
-                                            fix=req_text or None))
+                doc.findings.append(Finding(
+                    "AL006", path, line, col,
+                    f"unknown option {name!r} after a requirement" if self._echo
+                    else f"unknown option after a requirement ({HIDDEN})",
+                    fix=(req_text or None) if self._echo else None))
             i += 1
         span = logical.span(lead, lead + len(req_text))
         entry_kind = "constraint" if constraint else "requirement"
+        if long_number(req_text):
+            doc.findings.append(Finding("AL002", path, line, col, "a number of more than 100 digits in a requirement; "
+                                        "no version has one (and Python refuses to convert it)",
+                                        fix="write NAME[==VERSION][; MARKER] with a real version"))
+            return
         requirement, url_version, error = _parse_requirement(req_text)
         if constraint and error is None and _is_unnamed(req_text):
             doc.findings.append(Finding(
                 "AL403", path, line, col, "unnamed URL or path in a constraints file: pip and uv reject it",
                 packages=(str(requirement.name),) if requirement is not None else (),
-                fix=f"{requirement.name} @ {req_text}" if requirement is not None else "NAME @ URL"))
+                fix=f"{requirement.name} @ {req_text}" if requirement is not None and self._echo else "NAME @ URL"))
             return
         if requirement is None and error is not None:
-            doc.findings.append(Finding("AL002", path, line, col, f"cannot parse requirement {req_text!r}: {error}",
+            doc.findings.append(Finding("AL002", path, line, col,
+                                        f"cannot parse requirement {req_text!r}: {error}" if self._echo
+                                        else f"cannot parse this line as a requirement ({HIDDEN})",
                                         fix="write NAME[==VERSION][; MARKER] or NAME @ URL"))
             return
         entry = Entry(path=path, line=line, column=col, text=req_text, requirement=requirement, kind=entry_kind,
@@ -251,7 +302,7 @@ class RequirementsReader:
             doc.findings.append(Finding(
                 "AL402", path, line, col, "--hash in a constraints file: pip 23.x/24.0 switch to require-hashes "
                 "mode and every install using the file fails",
-                packages=(entry.name,) if entry.name else (), fix=req_text))
+                packages=(entry.name,) if entry.name else (), fix=req_text if self._echo else None))
 
     def _parse_option(self, doc: Document, stripped: str, line: int, col: int, constraint: bool) -> None:
         path = doc.path
@@ -265,7 +316,8 @@ class RequirementsReader:
                 opt, value = opt[:2], opt[2:] + ((" " + value) if value else "")
         canonical = _LINE_OPTIONS.get(opt)
         if canonical is None:
-            doc.findings.append(Finding("AL006", path, line, col, f"unknown option {opt!r}; pip stops with "
+            shown = repr(opt) if self._echo else f"({HIDDEN})"
+            doc.findings.append(Finding("AL006", path, line, col, f"unknown option {shown}; pip stops with "
                                         "'no such option'", fix="remove the line"))
             return
         if canonical in _TAKES_VALUE and not value:
@@ -276,17 +328,23 @@ class RequirementsReader:
             target = value.split()[0] if value else value
             if _URL_RE.match(target):
                 if not target.startswith("file://"):
+                    shown = f"include {target}" if self._echo else "an include"
                     doc.findings.append(Finding("AL005", path, line, col,
-                                                f"include {target} is a URL; attnlock check did not read it",
+                                                f"{shown} is a URL; attnlock check did not read it",
                                                 fix=f"vendor the file and write {opt} PATH"))
                     return
                 from urllib.parse import unquote, urlparse
 
                 target = unquote(urlparse(target).path)
             inc = os.path.normpath(os.path.join(os.path.dirname(path), target)) if not os.path.isabs(target) else target
-            if not os.path.exists(inc):
-                doc.findings.append(Finding("AL004", path, line, col, f"included file {target} not found "
-                                            f"(looked for {inc})", fix=f"{opt} {os.path.relpath(inc)}"))
+            problem = _include_problem(inc)
+            if problem is not None:
+                if self._echo:
+                    doc.findings.append(Finding("AL004", path, line, col, f"included file {target} {problem} "
+                                                f"(looked for {inc})", fix=f"{opt} {os.path.relpath(inc)}"))
+                else:
+                    doc.findings.append(Finding("AL004", path, line, col, f"included file {problem} ({HIDDEN})",
+                                                fix="fix or remove the include"))
                 return
             doc.includes.append(Include(inc, constraint or canonical == "--constraint", line, col))
             return
@@ -296,7 +354,8 @@ class RequirementsReader:
                 doc.findings.append(Finding(
                     "AL304", path, line, col, "--index-url inside a constraints file silently replaces the index "
                     "given on pip's command line (uv ignores it when the file is reached through -r)",
-                    fix=f"remove the line and pass --index-url {value.split()[0]} on the command line"))
+                    fix=f"remove the line and pass --index-url {value.split()[0] if self._echo else 'URL'} "
+                        "on the command line"))
             return
         if canonical == "--editable":
             requirement, url_version, _ = _parse_requirement(_egg_name(value) or "")
@@ -307,6 +366,27 @@ class RequirementsReader:
                 doc.findings.append(Finding("AL403", path, line, col, "editable (-e) line in a constraints file: "
                                             "pip and uv reject it", fix="remove the line"))
             return
+
+
+def _include_problem(path: str) -> str | None:
+    """Why an included path cannot be read as a file (None when it can be tried)."""
+    import errno
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link loop"
+        if isinstance(exc, FileNotFoundError):
+            return "not found"
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory, not a file"
+    if not stat.S_ISREG(st.st_mode):
+        # -r /dev/stdin, a FIFO, a device: reading it would wait or never end
+        return "is not a regular file (a device or pipe); attnlock check does not read it"
+    return None
 
 
 def _is_unnamed(text: str) -> bool:

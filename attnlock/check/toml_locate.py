@@ -80,8 +80,8 @@ class TomlLocator:
         self._arrays: dict[Path, int] = {}
         try:
             self._document()
-        except (_Stop, IndexError):
-            pass
+        except (_Stop, IndexError, RecursionError):
+            pass  # RecursionError: arrays nested hundreds deep; positions fall back to the nearest key
 
     # ------------------------------------------------------------ lookups
     def string(self, path: Path) -> Located | None:

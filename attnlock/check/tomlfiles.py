@@ -20,7 +20,7 @@ from packaging.version import InvalidVersion, Version
 
 from attnlock.check.document import Document, Entry, IndexDecl, Span
 from attnlock.check.findings import Finding
-from attnlock.check.source import Source, read_source
+from attnlock.check.source import Source, long_number, read_source
 from attnlock.check.toml_locate import TomlLocator, toml_error_position, tomllib
 from attnlock.errors import InputError
 
@@ -50,6 +50,11 @@ class _Reader:
                                              fix="fix the TOML syntax at this position"))
             self.data = None
             return
+        except RecursionError:
+            self.doc.findings.append(Finding("AL002", path, 1, 1, "TOML nested too deeply to read",
+                                             fix="flatten the nested arrays or tables"))
+            self.data = None
+            return
         self.locator = TomlLocator(self.source.text)
 
     def pos(self, key_path: tuple[object, ...]) -> tuple[int, int]:
@@ -69,6 +74,11 @@ class _Reader:
                      fix='"NAME==VERSION"')
             return None
         line, col = self.pos(key_path)
+        if long_number(value):
+            self.doc.findings.append(Finding("AL002", self.path, line, col,
+                                             f"a number of more than 100 digits in {dotted}; no version has one",
+                                             fix='"NAME[==VERSION][; MARKER]"'))
+            return None
         try:
             req = Requirement(value)
         except InvalidRequirement as exc:
@@ -111,6 +121,17 @@ class _Reader:
             self.requirement(key_path + (i,), item, kind=kind, group=group)
 
 
+def _requires_python(r: _Reader, value: object, key_path: tuple[object, ...]) -> None:
+    """Keep ``requires-python`` when it is one a tool can compare (no 5,000-digit version)."""
+    if not isinstance(value, str):
+        return
+    if long_number(value):
+        r.bad(key_path, "requires-python holds a number of more than 100 digits; no version has one",
+              fix='requires-python = ">=3.10"')
+        return
+    r.doc.requires_python = value
+
+
 def _dotted(key_path: tuple[object, ...]) -> str:
     out = ""
     for k in key_path:
@@ -141,9 +162,7 @@ def read_pyproject(path: str) -> Document:
     data = r.data
     project = _table(r, data, ("project",))
     if project is not None:
-        rp = project.get("requires-python")
-        if isinstance(rp, str):
-            r.doc.requires_python = rp
+        _requires_python(r, project.get("requires-python"), ("project", "requires-python"))
         r.requirement_list(("project", "dependencies"), project.get("dependencies"), kind="requirement")
         optional = project.get("optional-dependencies")
         if optional is not None:
@@ -214,9 +233,7 @@ def read_uv_lock(path: str) -> Document:
     r = _Reader(path, "uv.lock")
     if r.data is None:
         return r.doc
-    rp = r.data.get("requires-python")
-    if isinstance(rp, str):
-        r.doc.requires_python = rp
+    _requires_python(r, r.data.get("requires-python"), ("requires-python",))
     packages = r.data.get("package", [])
     if not isinstance(packages, list):
         r.bad(("package",), "package must be an array of tables ([[package]])")
@@ -262,9 +279,7 @@ def read_pylock(path: str) -> Document:
     r = _Reader(path, "pylock")
     if r.data is None:
         return r.doc
-    rp = r.data.get("requires-python")
-    if isinstance(rp, str):
-        r.doc.requires_python = rp
+    _requires_python(r, r.data.get("requires-python"), ("requires-python",))
     if "lock-version" not in r.data:
         r.bad((), "pylock.toml has no lock-version (PEP 751 requires it)", fix='lock-version = "1.0"')
     packages = r.data.get("packages", [])
@@ -301,15 +316,17 @@ def _locked(r: _Reader, key_path: tuple[object, ...], pkg: object, *, markers_ke
         r.bad(key_path + ("version",), f"version of {name} must be a string")
         return
     try:
+        if long_number(version) or long_number(name):
+            raise InvalidVersion(version)
         parsed = Version(version)
         req = Requirement(f"{name}=={parsed}")
-    except (InvalidVersion, InvalidRequirement):
+    except (InvalidVersion, InvalidRequirement, ValueError):
         r.bad(key_path + ("version",), f"invalid version {version!r} for {name}")
         return
     marker: Marker | None = None
     raw_markers = pkg.get(markers_key)
     texts = [raw_markers] if isinstance(raw_markers, str) else raw_markers if isinstance(raw_markers, list) else []
-    texts = [t for t in texts if isinstance(t, str) and t.strip()]
+    texts = [t for t in texts if isinstance(t, str) and t.strip() and not long_number(t)]
     clauses = [" or ".join(f"({t})" for t in group) for group in (texts, edge_markers or []) if group]
     if clauses:
         try:

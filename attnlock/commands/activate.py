@@ -26,7 +26,7 @@ def _uv_line(shell: str, path: str | None) -> str:
         return {"sh": "unset UV_CONSTRAINT", "fish": "set -e UV_CONSTRAINT",
                 "powershell": "Remove-Item Env:UV_CONSTRAINT"}[shell]
     return {"sh": f"export UV_CONSTRAINT={shlex.quote(path)}", "fish": f"set -gx UV_CONSTRAINT {shlex.quote(path)}",
-            "powershell": f"$env:UV_CONSTRAINT = '{path}'"}[shell]
+            "powershell": "$env:UV_CONSTRAINT = '" + path.replace("'", "''") + "'"}[shell]
 
 
 def run(args: argparse.Namespace) -> int:

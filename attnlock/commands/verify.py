@@ -67,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     from attnlock.verify import fleet, report
     from attnlock.verify.verifier import default_diagnoser, run_verify
 
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive", hint="e.g. --timeout 120")
+    from attnlock.bounds import seconds
+
+    args.timeout = seconds("--timeout", args.timeout)
     only = _only(args.only)
     env_json, target = environment()
     diagnoser = default_diagnoser(target)

@@ -38,8 +38,7 @@ def probe_guard(prefix: Path | None, environ: Mapping[str, str]) -> tuple[GuardF
     constraints = prefix / OWN_DIR / CONSTRAINTS
     block = False
     try:
-        with open(conf, "rb") as fh:
-            block = BEGIN in fh.read(1 << 20).decode("utf-8", "replace")
+        block = BEGIN in _read_regular(conf).decode("utf-8", "replace")
     except FileNotFoundError:
         pass
     except OSError as exc:
@@ -55,3 +54,17 @@ def probe_guard(prefix: Path | None, environ: Mapping[str, str]) -> tuple[GuardF
         constraints=str(constraints) if has_constraints else None,
         uv_constraint=environ.get("UV_CONSTRAINT", "") == str(constraints),
     ), unknown
+
+
+def _read_regular(path: Path, limit: int = 1 << 20) -> bytes:
+    """The first ``limit`` bytes of a regular file; a FIFO or device raises OSError instead of blocking."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file; not read")
+        os.set_blocking(fd, True)
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)

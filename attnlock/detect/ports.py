@@ -104,6 +104,16 @@ class Ports(NamedTuple):
         for entry in self.environ.get("PATH", "").split(os.pathsep):
             for suffix in suffixes:
                 candidate = Path(entry) / (name + suffix) if entry else None
-                if candidate is not None and candidate.is_file() and os.access(candidate, os.X_OK):
+                if candidate is not None and _executable_file(candidate):
                     return str(candidate)
         return None
+
+
+def _executable_file(path: Path) -> bool:
+    """Whether ``path`` is an executable regular file; a PATH folder we may not enter is skipped, not fatal."""
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode) and os.access(path, os.X_OK)
+    except (OSError, ValueError):  # PermissionError on an untraversable folder, ELOOP, NUL in PATH
+        return False

@@ -84,12 +84,26 @@ class TorchLocation(NamedTuple):
     dist: Found | None
 
 
+def _is_file(path: Path) -> bool:
+    try:  # Path.is_file lets PermissionError through (a sys.path folder we may not enter)
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def locate(sys_path: list[str] | tuple[str, ...], dist: Found | None) -> TorchLocation:
     """The ``torch`` package ``import torch`` would load (first on the path), and its dist."""
     for entry in sys_path:
-        if entry and (Path(entry) / "torch" / "__init__.py").is_file():
+        if entry and _is_file(Path(entry) / "torch" / "__init__.py"):
             return TorchLocation(Path(entry) / "torch", dist)
-    if dist is not None and (dist.site / "torch").is_dir():
+    if dist is not None and _is_dir(dist.site / "torch"):
         return TorchLocation(dist.site / "torch", dist)
     return TorchLocation(None, dist)
 

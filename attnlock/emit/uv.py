@@ -92,14 +92,13 @@ def update_pyproject(text: str, plan: Plan, *, path: str | None = None) -> str:
     except ParseError as exc:
         raise InputError(f"not valid TOML: {exc}", path=path, line=exc.line, column=exc.col,
                          hint="fix the file first; attnlock did not touch it") from None
-    crlf = "\r\n" in text
-    nl = "\r\n" if crlf else "\n"
+    nl = _last_ending(text)
     tool = doc.get("tool")
     uv = tool.get("uv") if isinstance(tool, dict) else None
     if uv is None:
         out = _fragment(plan)
-        if crlf:
-            out = out.replace("\n", "\r\n")
+        if nl != "\n":  # the appended lines follow the file's own convention where they go: its end
+            out = out.replace("\n", nl)
         if text:
             sep = "" if text.endswith(nl + nl) else nl if text.endswith(nl) else nl + nl
             out = text + sep + out
@@ -112,10 +111,83 @@ def update_pyproject(text: str, plan: Plan, *, path: str | None = None) -> str:
     if not isinstance(uv, dict):
         raise InputError("tool.uv is not a table", path=path, hint="attnlock writes [tool.uv] keys")
     _apply(uv, plan)
-    out = tomlkit.dumps(doc)
-    if crlf:
-        out = re.sub(r"(?<!\r)\n", "\r\n", out)
-    return out
+    return _keep_line_endings(text, tomlkit.dumps(doc))
+
+
+def _lines(text: str) -> list[str]:
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
+
+
+def _ending(line: str) -> str:
+    return "\r\n" if line.endswith("\r\n") else "\n"
+
+
+def _last_ending(text: str) -> str:
+    """The line ending of the file's last ended line ("\n" when it has none)."""
+    at = text.rfind("\n")
+    return "\r\n" if at > 0 and text[at - 1] == "\r" else "\n"
+
+
+def _keep_line_endings(original: str, out: str) -> str:
+    """``out`` with every line attnlock added or changed ending as the original line next to it does.
+
+    tomlkit keeps the bytes of what it did not touch and writes new lines with LF.  Lines equal
+    to the original stay exactly as they were (a CRLF file with an LF line inside a multi-line
+    string keeps both); a new line takes the ending of the original line just before it (or just
+    after, at the start of the file), so a mixed file gets each region's own convention.  Linear
+    in the file: the unchanged head and tail are matched directly, and only the changed middle
+    goes through a line diff (a greedy walk when even that is large).
+    """
+    if "\r" not in original:
+        return out
+    a, b = _lines(original), _lines(out)
+    head = 0
+    while head < len(a) and head < len(b) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < len(a) - head and tail < len(b) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    parts = b[:head]
+    for tag, i1, i2, j1, j2 in _opcodes(a[head:len(a) - tail], b[head:len(b) - tail]):
+        i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
+        if tag == "equal":
+            parts.extend(b[j1:j2])
+            continue
+        nl = _ending(a[i1 - 1]) if i1 > 0 else _ending(a[i2]) if i2 < len(a) else "\n"
+        for line in b[j1:j2]:
+            if line.endswith("\n") and not line.endswith("\r\n"):
+                line = line[:-1] + nl
+            parts.append(line)
+    parts.extend(b[len(b) - tail:])
+    return "".join(parts)
+
+
+#: Largest changed middle (in lines) given to difflib, whose matcher is quadratic on repeated lines.
+_DIFF_LIMIT = 1000
+
+
+def _opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """difflib-style opcodes for ``a`` → ``b``; a bounded greedy walk when both are long."""
+    if min(len(a), len(b)) <= _DIFF_LIMIT:
+        import difflib
+
+        return list(difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes())
+    ops: list[tuple[str, int, int, int, int]] = []
+    i = j = 0
+    window = 64
+    while j < len(b):
+        if i < len(a) and a[i] == b[j]:
+            ops.append(("equal", i, i + 1, j, j + 1))
+            i, j = i + 1, j + 1
+            continue
+        ahead = next((k for k in range(1, window) if i + k < len(a) and a[i + k] == b[j]), None)
+        if ahead is not None:  # original lines removed (a replaced value), then back in step
+            ops.append(("delete", i, i + ahead, j, j))
+            i += ahead
+            continue
+        ops.append(("insert", i, i, j, j + 1))
+        j += 1
+    return ops
 
 
 def _fragment(plan: Plan) -> str:

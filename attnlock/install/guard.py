@@ -17,6 +17,12 @@ configuration file, so for uv the guard is ``UV_CONSTRAINT`` (printed for the sh
 file, its record — and leaves every other byte of pip.conf as it was.  A ``constraint``
 that a lower-priority pip configuration (global or user) already sets would be replaced by
 the site value, so activate carries those values along in its line.
+
+pip splits a ``constraint`` value on whitespace, so a path with a space is written as a
+``file://`` URL (pip reads those through its local-file adapter).  pip.conf is read only
+when it is a regular file (a FIFO or device is refused, never waited on), and activate's
+three files are written all or nothing: a read-only pip.conf leaves no constraints file or
+record behind.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from attnlock.atomic import write_bytes_atomic, write_text_atomic
+from attnlock.atomic import read_regular_bytes, write_bytes_atomic, write_many_atomic
 from attnlock.errors import InputError
 from attnlock.install.environment import PythonEnvironment
 
@@ -36,6 +42,18 @@ BEGIN = "# >>> attnlock guard: `attnlock deactivate` removes this block"
 END = "# <<< attnlock guard"
 _RECORD = "guard.json"
 _CONSTRAINTS = "constraints.txt"
+#: pip.conf is a few lines; anything larger is not one attnlock should edit.
+_MAX_CONFIG = 1024 * 1024
+#: A constraint setting, in any letter case (configparser lowercases option names).
+_CONSTRAINT_KEY = re.compile(r"constraints?\s*[=:]", re.IGNORECASE)
+
+
+def pip_value(path: Path) -> str:
+    """``path`` as a value pip reads back whole: a ``file://`` URL when it holds whitespace."""
+    text = str(path)
+    if any(ch.isspace() for ch in text):
+        return path.absolute().as_uri()
+    return text
 
 
 @dataclass(frozen=True)
@@ -59,8 +77,8 @@ def status(env: PythonEnvironment, environ: dict[str, str] | None = None) -> Gua
     constraints = env.attnlock_dir / _CONSTRAINTS
     active = False
     try:
-        active = BEGIN in env.pip_config.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        active = BEGIN in read_regular_bytes(env.pip_config, limit=_MAX_CONFIG).decode("utf-8", "replace")
+    except (OSError, InputError):
         pass
     return GuardStatus(
         active=active and constraints.is_file(),
@@ -80,22 +98,18 @@ def inherited_constraints(env: PythonEnvironment, timeout: float = 20.0) -> list
                              timeout=timeout, env={k: v for k, v in os.environ.items() if k != "PIP_CONSTRAINT"})
     except (OSError, subprocess.TimeoutExpired):
         return []
-    own = str(env.attnlock_dir / _CONSTRAINTS)
+    own = {str(env.attnlock_dir / _CONSTRAINTS), pip_value(env.attnlock_dir / _CONSTRAINTS)}
     values: list[str] = []
     for line in res.stdout.splitlines():
         m = re.fullmatch(r"(?:global|install)\.constraint='(.*)'", line.strip())
         if m:
-            values.extend(v for v in m.group(1).split() if v != own and v not in values)
+            values.extend(v for v in m.group(1).split() if v not in own and v not in values)
     return values
 
 
 def activate(env: PythonEnvironment, constraints_text: str, *, inherited: list[str] | None = None) -> GuardStatus:
     """Write the constraints and the pip.conf block (replacing a previous guard); atomic per file."""
     own_dir = env.attnlock_dir
-    try:
-        own_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create {own_dir}: {exc.strerror}; nothing was changed", path=str(own_dir)) from exc
     constraints = own_dir / _CONSTRAINTS
     conf = env.pip_config
     original = _read_config(conf)
@@ -106,14 +120,29 @@ def activate(env: PythonEnvironment, constraints_text: str, *, inherited: list[s
         created = bool(record.get("created_pip_config"))
     else:
         created = original is None
-    values = [str(constraints)] + list(inherited or [])
+    values = [pip_value(constraints)] + list(inherited or [])
     new_text, added_newline = _insert_block(text, values, conf)
-    write_text_atomic(constraints, constraints_text)
-    write_text_atomic(own_dir / _RECORD, json.dumps({
+    record_text = json.dumps({
         "pip_config": str(conf), "constraints": str(constraints), "created_pip_config": created,
         "added_newline": added_newline, "inherited": list(inherited or []),
-    }, indent=2) + "\n")
-    write_bytes_atomic(conf, new_text.encode("utf-8"))
+    }, indent=2) + "\n"
+    made_dir = not own_dir.exists()
+    try:
+        own_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {own_dir}: {exc.strerror}; nothing was changed", path=str(own_dir)) from exc
+    try:
+        # All or nothing: a read-only pip.conf must not leave the constraints and record behind.
+        write_many_atomic([(constraints, constraints_text.encode("utf-8")),
+                           (own_dir / _RECORD, record_text.encode("utf-8")),
+                           (conf, new_text.encode("utf-8"))])
+    except BaseException:
+        if made_dir:
+            try:
+                own_dir.rmdir()
+            except OSError:
+                pass
+        raise
     return status(env)
 
 
@@ -137,8 +166,12 @@ def deactivate(env: PythonEnvironment) -> bool:
             removed = True
     for name in (_CONSTRAINTS, _RECORD):
         path = env.attnlock_dir / name
-        if path.exists():
-            path.unlink()
+        if os.path.lexists(path):
+            try:
+                path.unlink()
+            except OSError as exc:
+                raise InputError(f"cannot remove: {exc.strerror or exc}", path=str(path),
+                                 hint="remove it by hand; pip.conf no longer points at it") from None
             removed = True
     try:
         env.attnlock_dir.rmdir()
@@ -150,17 +183,15 @@ def deactivate(env: PythonEnvironment) -> bool:
 def _read_config(conf: Path) -> bytes | None:
     """pip.conf's bytes; None when there is none."""
     try:
-        return conf.read_bytes()
+        return read_regular_bytes(conf, limit=_MAX_CONFIG)  # a FIFO or device is refused, not waited on
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=str(conf)) from exc
 
 
 def _read_record(env: PythonEnvironment) -> dict[str, object]:
     try:
-        data = json.loads((env.attnlock_dir / _RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_regular_bytes(env.attnlock_dir / _RECORD, limit=_MAX_CONFIG).decode("utf-8"))
+    except (OSError, ValueError, InputError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -189,7 +220,7 @@ def _insert_block(text: str, values: list[str], path: Path) -> tuple[str, bool]:
                 body = lines[j].strip()
                 if body.startswith("["):
                     break
-                if re.match(r"constraints?\s*[=:]", body):
+                if _CONSTRAINT_KEY.match(body):
                     raise InputError(
                         "already sets an install constraint; attnlock will not override it",
                         path=str(path), line=j + 1,

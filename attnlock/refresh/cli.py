@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from attnlock.errors import UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 when data/ is stale")
     p.add_argument("--package", action="append", default=[], metavar="NAME",
                    help="refresh only this package (repeatable)")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="seconds per request (default 30)")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                   help="seconds one request may take in all, body included (default 30)")
+    p.add_argument("--allow-redirect-host", action="append", default=[], metavar="HOST",
+                   help="a host redirects may lead to (repeatable); by default a redirect is followed only "
+                        "within the requested URL's host")
     p.add_argument("--retries", type=int, default=3, metavar="N",
                    help="retries per request on 5xx, timeouts, dropped connections (default 3)")
     p.add_argument("--max-bytes", type=int, default=2 * 1024**3, metavar="N",
@@ -38,12 +41,17 @@ def run(args: argparse.Namespace) -> int:
     from attnlock.refresh.report import Progress
     from attnlock.refresh.runner import refresh
 
-    if args.timeout <= 0 or args.retries < 0 or args.max_bytes <= 0 or args.workers < 1:
-        raise UsageError("--timeout, --max-bytes and --workers must be positive, --retries non-negative")
+    from attnlock.bounds import bounded, seconds
+
+    seconds("--timeout", args.timeout, example="30")
+    bounded("--retries", args.retries, minimum=0, maximum=100, inclusive_min=True, example="3")
+    bounded("--max-bytes", args.max_bytes, minimum=0, maximum=2**50, example=str(2 * 1024**3))
+    bounded("--workers", args.workers, minimum=1, maximum=256, inclusive_min=True, example="8")
     index = find_index(args.index_url)
     root = Path(args.data_dir) if getattr(args, "data_dir", None) else data_dir()
     print(f"attnlock db refresh: reading the index from {index.origin}", file=sys.stderr)
-    policy = FetchPolicy(timeout=args.timeout, attempts=args.retries + 1, max_bytes=args.max_bytes)
+    policy = FetchPolicy(timeout=args.timeout, attempts=args.retries + 1, max_bytes=args.max_bytes,
+                         redirect_hosts=frozenset(h.strip().lower() for h in args.allow_redirect_host if h.strip()))
     with Fetcher(policy=policy) as fetcher:
         result = refresh(
             root,

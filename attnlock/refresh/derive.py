@@ -107,6 +107,8 @@ def parse_build_info(data: bytes) -> dict[str, Any]:
         raw = json.loads(data)
     except ValueError as exc:
         raise ZipReadError(f"cpp_lib.json is not JSON ({exc})") from exc
+    except RecursionError:
+        raise ZipReadError("cpp_lib.json is nested too deeply to read") from None
     if not isinstance(raw, dict):
         raise ZipReadError("cpp_lib.json is not a JSON object")
     ver: dict[str, Any] = raw["version"] if isinstance(raw.get("version"), dict) else {}

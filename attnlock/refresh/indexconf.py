@@ -81,11 +81,17 @@ def _uv_files(env: Mapping[str, str], home: Path, etc: Path) -> Iterator[Path]:
     yield etc / "uv" / "uv.toml"
 
 
+def _read_config(path: Path) -> str:
+    """A configuration file's text: regular files only (a FIFO is refused, not waited on), at most 1 MiB."""
+    from attnlock.atomic import read_regular_bytes
+
+    return read_regular_bytes(path, limit=1024 * 1024).decode("utf-8")
+
+
 def _from_pip_file(path: Path) -> str | None:
     parser = configparser.RawConfigParser()
     try:
-        with path.open(encoding="utf-8") as fh:
-            parser.read_file(fh)
+        parser.read_string(_read_config(path), source=str(path))
     except FileNotFoundError:
         return None
     except (OSError, configparser.Error, UnicodeDecodeError) as exc:
@@ -101,9 +107,11 @@ def _from_pip_file(path: Path) -> str | None:
 
 def _from_uv_file(path: Path) -> str | None:
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = tomllib.loads(_read_config(path))
     except FileNotFoundError:
         return None
+    except RecursionError:
+        raise InputError("cannot read uv configuration: nested too deeply", path=str(path)) from None
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read uv configuration: {exc}", path=str(path)) from exc
     for idx in doc.get("index", []) if isinstance(doc.get("index"), list) else []:

@@ -2,9 +2,11 @@
 
 Nothing is written until every package's release list has been read and every document
 built; a failure before that point (index unreachable after retries, byte budget exceeded)
-leaves ``data/`` untouched.  Each document is then replaced atomically
-(:func:`attnlock.atomic.write_text_atomic`), and only when its content changed; an unchanged
-document keeps its ``checked`` date so a no-op refresh is a no-op diff.
+leaves ``data/`` untouched.  The changed documents are then written all or nothing
+(:func:`attnlock.atomic.write_many_atomic`: every file staged and checked before any is
+replaced; a failure while replacing puts the replaced ones back), so "nothing was written" is
+true whenever a write fails.  An unchanged document keeps its ``checked`` date so a no-op
+refresh is a no-op diff.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from attnlock.atomic import write_text_atomic
+from attnlock.atomic import write_many_atomic
 from attnlock.errors import DataError, UsageError
 from attnlock.refresh.derive import Stats, build_document, remote_member_reader
 from attnlock.refresh.http import Fetcher
@@ -163,15 +164,13 @@ def refresh(
     finally:
         progress.finish()
     if not check:
-        (data_root / "derived").mkdir(parents=True, exist_ok=True)
-        umask = os.umask(0)
-        os.umask(umask)
-        for path, text in pending:
-            new = not path.exists()
-            write_text_atomic(path, text)
-            if new:  # a fresh temporary file is private (0600); data files are ordinary files
-                os.chmod(path, 0o666 & ~umask)
-            result.written.append(path.name)
+        try:
+            (data_root / "derived").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"cannot create the directory: {exc.strerror or exc}; nothing was written",
+                            path=str(data_root / "derived")) from exc
+        write_many_atomic([(path, text.encode("utf-8")) for path, text in pending])
+        result.written.extend(path.name for path, _text in pending)
     result.bytes_fetched = fetcher.bytes_fetched
     result.page_bytes = fetcher.page_bytes
     result.requests = fetcher.requests

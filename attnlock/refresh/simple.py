@@ -56,6 +56,14 @@ def _version_of(project: str, filename: str) -> Version | None:
     return version if name == canonicalize_name(project) else None
 
 
+def _join(page_url: str, href: str) -> str | None:
+    """``href`` resolved against the page; None for a malformed URL (that file is skipped, not a crash)."""
+    try:
+        return urljoin(page_url, href)
+    except ValueError:
+        return None
+
+
 def _norm_yanked(value: object) -> bool | str:
     if isinstance(value, str):
         return value if value else True
@@ -71,6 +79,8 @@ def parse_json(project: str, page_url: str, body: bytes) -> list[IndexedFile]:
             raise TypeError("files is not a list")
     except (ValueError, KeyError, TypeError) as exc:
         raise ToolError(f"{page_url}: not a PEP 691 project page ({exc})") from exc
+    except RecursionError:
+        raise ToolError(f"{page_url}: not a PEP 691 project page (JSON nested too deeply)") from None
     out = []
     for f in raw_files:
         if not isinstance(f, dict) or not isinstance(f.get("filename"), str):
@@ -81,10 +91,13 @@ def parse_json(project: str, page_url: str, body: bytes) -> list[IndexedFile]:
         hashes = f.get("hashes") if isinstance(f.get("hashes"), dict) else {}
         size = f.get("size")
         rp = f.get("requires-python")
+        url = _join(page_url, str(f.get("url", f["filename"])))
+        if url is None:
+            continue
         out.append(
             IndexedFile(
                 filename=f["filename"],
-                url=urldefrag(urljoin(page_url, str(f.get("url", f["filename"]))))[0],
+                url=urldefrag(url)[0],
                 version=version,
                 sha256=hashes.get("sha256") if isinstance(hashes, dict) else None,
                 size=size if isinstance(size, int) else None,
@@ -115,7 +128,10 @@ def parse_html(project: str, page_url: str, body: bytes) -> list[IndexedFile]:
         href = a.get("href")
         if not href:
             continue
-        url, frag = urldefrag(urljoin(page_url, href))
+        joined = _join(page_url, href)
+        if joined is None:
+            continue
+        url, frag = urldefrag(joined)
         filename = url.rsplit("/", 1)[-1]
         version = _version_of(project, filename)
         if version is None:

@@ -126,7 +126,8 @@ def run_job(job: Job, *, timeout: float, progress: Progress | None = None) -> li
     deadline = time.monotonic() + timeout
     while True:
         try:
-            ev = events.get(timeout=max(0.0, deadline - time.monotonic()))
+            # clamped: Queue.get raises OverflowError past threading.TIMEOUT_MAX
+            ev = events.get(timeout=min(max(0.0, deadline - time.monotonic()), threading.TIMEOUT_MAX / 2))
         except queue.Empty:
             timed_out = True
             _kill(proc)
@@ -229,13 +230,22 @@ def run_jobs(jobs: Sequence[Job], *, timeout: float, parallel: int, progress: Pr
 
     def worker(i: int, job: Job) -> None:
         with slots:
-            outcome[i] = run_job(job, timeout=timeout, progress=safe_progress)
+            try:
+                outcome[i] = run_job(job, timeout=timeout, progress=safe_progress)
+            except Exception as exc:  # noqa: BLE001 - a probe that could not run is a failure, never a skip
+                why = f"the probe could not run: {type(exc).__name__}: {exc}"
+                outcome[i] = [_missing(job, pkg, chk, why, "") for pkg, chk in job.checks]
+                for res in outcome[i]:
+                    safe_progress(job.name, res)
 
     threads = [threading.Thread(target=worker, args=(i, j), daemon=True) for i, j in enumerate(jobs)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    for i, job in enumerate(jobs):
+        if not outcome[i] and job.checks:  # the worker died before recording anything
+            outcome[i] = [_missing(job, pkg, chk, "the probe could not run", "") for pkg, chk in job.checks]
     return [r for rs in outcome for r in rs]
 
 

@@ -1,0 +1,66 @@
+"""Hardening, generate --pyproject: existing lines keep their endings (mixed LF/CRLF, multi-line strings),
+new lines follow the file's convention where they go, and a second run changes nothing."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from attnlock.database.store import Database
+from attnlock.emit import update_pyproject
+from attnlock.model import Plan
+from attnlock.resolver import parse_with, resolve
+from tests.test_resolver_cases import DB, make_target
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return resolve(Database(DB), make_target({"torch": "2.3.1", "cuda": "cu118", "python": "3.11",
+                                              "platform": "linux-x86_64"}),
+                   parse_with("torch,xformers"))
+
+
+MIXED = (
+    '[project]\r\nname = "x"\r\n'
+    'description = """line one\nline two\r\nline three"""\n'
+    'dependencies = ["numpy"]\r\n'
+)
+
+
+@pytest.mark.parametrize("with_uv", [False, True])
+def test_mixed_endings_keep_every_existing_line(plan: Plan, with_uv: bool) -> None:
+    text = MIXED + ("\r\n[tool.uv]\r\nno-build-isolation = true\r\n" if with_uv else "")
+    out = update_pyproject(text, plan)
+    before = tomllib.loads(text)["project"]["description"]
+    assert tomllib.loads(out)["project"]["description"] == before  # the multi-line string keeps its value
+    assert out.startswith(text.split("[tool.uv]")[0].rstrip("\r\n"))  # bytes before attnlock's keys unchanged
+    added = out[len(text):] if not with_uv else out.split("no-build-isolation = true\r\n", 1)[1]
+    assert "\n" in added and added.count("\n") == added.count("\r\n")  # new lines follow the region: CRLF
+    assert update_pyproject(out, plan) == out  # idempotent
+
+
+def test_lf_file_stays_lf(plan: Plan) -> None:
+    out = update_pyproject('[project]\nname = "x"\n', plan)
+    assert "\r" not in out and update_pyproject(out, plan) == out
+
+
+def test_crlf_file_stays_crlf(plan: Plan) -> None:
+    text = '[project]\r\nname = "x"\r\n\r\n[tool.uv]\r\nno-build-isolation = true\r\n'
+    out = update_pyproject(text, plan)
+    assert out.count("\n") == out.count("\r\n") and update_pyproject(out, plan) == out
+
+
+def test_line_endings_are_linear_and_right_for_large_changes() -> None:
+    from attnlock.emit.uv import _keep_line_endings
+
+    body = "".join(f'  "dep{i % 7}==1.0",\r\n' for i in range(5000)) + '  "]",\n' * 3000  # repeated lines
+    original = "a = 1\r\n" + body + "z = 2\r\n"
+    out = "new = 0\n" + "a = 1\r\n" + "mid = 1\n" + body + "z = 2\r\n" + "end = 3\n"
+    fixed = _keep_line_endings(original, out)
+    assert fixed == "new = 0\r\n" + "a = 1\r\n" + "mid = 1\r\n" + body + "z = 2\r\n" + "end = 3\r\n"
