@@ -19,6 +19,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from attnlock.errors import DataError
 
@@ -240,7 +241,7 @@ def required_literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
             from re import _parser as sre_parse  # type: ignore[attr-defined]
         else:  # pragma: no cover - Python 3.10
             import sre_parse
-        tree = sre_parse.parse(pattern.pattern, pattern.flags)
+        tree: Any = sre_parse.parse(pattern.pattern, pattern.flags)
         if tree.state.flags & re.IGNORECASE:
             return None
         return _needles(list(tree))
