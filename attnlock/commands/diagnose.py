@@ -49,6 +49,12 @@ def _needles() -> list[str]:
 
 def _read(stream: BinaryIO, name: str) -> LogText:
     log = read_stream(stream, _needles())
+    if log.kind == "compressed":
+        raise InputError(
+            "this is a compressed file (gzip, zstd, xz, bzip2 or zip), not a text log: nothing recognised",
+            path=name,
+            hint=f"decompress it on the way in, e.g. `zcat {name} | attnlock diagnose -` (zstdcat, xzcat, bzcat, unzip -p)",
+        )
     if log.kind == "binary":
         raise InputError(
             "this is a binary file, not a text log: nothing recognised",

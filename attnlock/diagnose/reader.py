@@ -36,7 +36,7 @@ class LogText:
     """What was read: the text (or excerpt) to diagnose and what kind of input it was."""
 
     text: str
-    kind: str = "text"  # "text", "empty" or "binary"
+    kind: str = "text"  # "text", "empty", "binary" or "compressed"
     size: int = 0  # bytes read
     excerpt: bool = False  # True when only the lines near known error texts and the tail were kept
     replaced: int = 0  # characters that were not valid in the encoding
@@ -116,6 +116,8 @@ def read_stream(stream: BinaryIO, needles: Iterable[str]) -> LogText:
     head = stream.read(IN_MEMORY_BYTES + 1)
     if not head:
         return LogText("", kind="empty")
+    if head.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\xfd7zXZ", b"BZh", b"PK\x03\x04")):
+        return LogText("", kind="compressed", size=len(head))
     encoding, bom = _decoder_for(head[:4])
     if encoding == "utf-8" and b"\x00" in head[:_SNIFF]:
         return LogText("", kind="binary", size=len(head))
