@@ -41,6 +41,8 @@ def _needles() -> list[str]:
 
     out: list[str] = []
     for sig in load_signatures():
+        if sig.scope:
+            continue  # read only inside a block another signature found
         if sig.needles is None:
             return []  # a signature without a known literal: keep every line (no excerpt)
         out.extend(sig.needles)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import bisect
 import codecs
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from attnlock.diagnose.engine import strip_control
 
-IN_MEMORY_BYTES = 16 * 1024 * 1024
+IN_MEMORY_BYTES = 4 * 1024 * 1024
 CHUNK_BYTES = 4 * 1024 * 1024
 KEEP_CHARS = 8 * 1024 * 1024
 TAIL_CHARS = 1024 * 1024
@@ -51,25 +52,21 @@ def _decoder_for(head: bytes) -> tuple[str, int]:
     return "utf-8", 0
 
 
-def _split_long(lines: list[str]) -> list[str]:
-    if all(len(line) <= LINE_CHARS for line in lines):
-        return lines
-    out: list[str] = []
-    for line in lines:
-        out.extend(line[i:i + LINE_CHARS] for i in range(0, max(len(line), 1), LINE_CHARS))
-    return out
-
-
-def _hit_lines(text: str, starts: list[int], needles: Iterable[str]) -> list[int]:
+def _hit_lines(data: bytes, starts: list[int], needles: Iterable[bytes]) -> list[int]:
     hits: set[int] = set()
     for needle in needles:
-        at = text.find(needle)
+        at = data.find(needle)
         n = 0
         while at != -1 and n < _MAX_HITS_PER_NEEDLE:
             hits.add(bisect.bisect_right(starts, at) - 1)
-            at = text.find(needle, at + len(needle))
+            at = data.find(needle, at + len(needle))
             n += 1
     return sorted(hits)
+
+
+# Escape sequences removed from the raw bytes before the literals are looked for (a colour
+# code in the middle of a message would hide it); the kept lines are normalised in full later.
+_RAW_ESCAPES = re.compile(rb"\x1b\][^\x07\x1b\n]{0,8192}(?:\x07|\x1b\\)?|\x1b\[[0-?]{0,64}[ -/]{0,16}[@-~]|\x1b")
 
 
 class _Excerpt:
@@ -112,7 +109,6 @@ class _Excerpt:
 
 def read_stream(stream: BinaryIO, needles: Iterable[str]) -> LogText:
     """Read ``stream`` (a file or standard input, binary) into a :class:`LogText`."""
-    needles = tuple(needles)
     head = stream.read(IN_MEMORY_BYTES + 1)
     if not head:
         return LogText("", kind="empty")
@@ -124,66 +120,106 @@ def read_stream(stream: BinaryIO, needles: Iterable[str]) -> LogText:
     if len(head) <= IN_MEMORY_BYTES:
         text = head[bom:].decode(encoding, errors="replace")
         return LogText(text, size=len(head), replaced=text.count("\ufffd"))
-    return _stream(stream, head[bom:], encoding, needles)
+    return _stream(_utf8_chunks(stream, head[bom:], encoding), tuple(n.encode("utf-8") for n in needles))
 
 
-def _stream(stream: BinaryIO, first: bytes, encoding: str, needles: tuple[str, ...]) -> LogText:
+def _utf8_chunks(stream: BinaryIO, first: bytes, encoding: str) -> Iterator[bytes]:
+    """The log as UTF-8 byte chunks (a UTF-16 log is re-encoded on the way)."""
+    if encoding == "utf-8":
+        data = first
+        while data:
+            yield data
+            data = stream.read(CHUNK_BYTES)
+        return
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    data = first
+    while data:
+        yield decoder.decode(data).encode("utf-8")
+        data = stream.read(CHUNK_BYTES)
+    yield decoder.decode(b"", final=True).encode("utf-8")
+
+
+def _decode(lines: list[bytes]) -> list[str]:
+    return strip_control("\n".join(x.decode("utf-8", errors="replace") for x in lines)).split("\n")
+
+
+def _stream(chunks: Iterator[bytes], needles: tuple[bytes, ...]) -> LogText:
+    """Keep the lines near a needle and the tail, reading the log once, in bounded memory.
+
+    Lines are found and searched as bytes (fast, and a chunk always ends at a line break,
+    so no UTF-8 sequence is cut); only the kept lines are decoded and cleaned.
+    """
     excerpt = _Excerpt()
-    pending = ""
-    line_no = 0  # absolute number of the first line of the current chunk
-    carry_after = 0  # lines still to keep at the start of the next chunk (after a hit near the end)
-    before: list[str] = []  # the last BEFORE_LINES lines of the previous chunk
-    tail: list[str] = []
+    pending = b""
+    line_no = 0  # absolute number of the first line of the current block
+    carry_after = 0  # lines still to keep at the start of the next block (after a hit near its end)
+    before: list[bytes] = []  # the last BEFORE_LINES lines of the previous block
+    tail: list[bytes] = []
     tail_first = 0
     size = 0
-    replaced = 0
-    data = first
-    while True:
+    for data in chunks:
         size += len(data)
-        final = not data
-        text = pending + decoder.decode(data, final=final)
-        if not final:
-            cut = text.rfind("\n")
-            if cut == -1:
-                cut = len(text) - 1 if len(text) > LINE_CHARS else -1
-            if cut == -1:
-                pending = text
-                data = stream.read(CHUNK_BYTES)
-                continue
-            pending, text = text[cut + 1:], text[: cut + 1]
-            text = text[:-1] if text.endswith("\n") else text
+        block = pending + data
+        cut = block.rfind(b"\n")
+        if cut == -1 and len(block) <= LINE_CHARS:
+            pending = block
+            continue
+        if cut == -1:
+            pending, block = b"", block
         else:
-            pending = ""
-        if text:
-            text = strip_control(text)
-            replaced += text.count("\ufffd")
-            lines = _split_long(text.split("\n"))
-            joined = "\n".join(lines)
-            starts = [0]
-            for line in lines[:-1]:
-                starts.append(starts[-1] + len(line) + 1)
-            if carry_after:
-                excerpt.add(line_no, lines[:carry_after])
-            carry_after = 0
-            for hit in _hit_lines(joined, starts, needles):
-                lo, hi = hit - BEFORE_LINES, hit + AFTER_LINES
-                if lo < 0 and before:
-                    excerpt.add(line_no - len(before), before[max(0, len(before) + lo):])
-                excerpt.add(line_no + max(lo, 0), lines[max(lo, 0): hi + 1])
-                carry_after = max(carry_after, hi + 1 - len(lines))
-            before = lines[-BEFORE_LINES:]
-            # The tail: the last TAIL_CHARS of the log, as whole lines.
-            tail.extend(lines)
-            chars = sum(len(x) + 1 for x in tail)
-            drop = 0
-            while chars > TAIL_CHARS and drop < len(tail) - 1:
-                chars -= len(tail[drop]) + 1
-                drop += 1
-            tail_first = line_no + len(lines) - (len(tail) - drop)
-            tail = tail[drop:]
-            line_no += len(lines)
-        if final:
+            pending, block = block[cut + 1:], block[:cut]
+        line_no, carry_after, before, lines = _block(block, line_no, carry_after, before, needles, excerpt)
+        tail_first, tail = _keep_tail(tail, lines, line_no)
+    if pending:
+        line_no, carry_after, before, lines = _block(pending, line_no, carry_after, before, needles, excerpt)
+        tail_first, tail = _keep_tail(tail, lines, line_no)
+    text = excerpt.text(tail_first, _decode(tail))
+    return LogText(text, size=size, excerpt=True, replaced=text.count("\ufffd"))
+
+
+def _lines(block: bytes) -> list[bytes]:
+    lines = block.split(b"\n")
+    if max(map(len, lines)) <= LINE_CHARS:
+        return lines
+    out: list[bytes] = []
+    for line in lines:
+        out.extend(line[i:i + LINE_CHARS] for i in range(0, max(len(line), 1), LINE_CHARS))
+    return out
+
+
+def _block(block: bytes, line_no: int, carry_after: int, before: list[bytes], needles: tuple[bytes, ...],
+           excerpt: _Excerpt) -> tuple[int, int, list[bytes], list[bytes]]:
+    lines = _lines(block)
+    search = b"\n".join(lines) if len(lines) > block.count(b"\n") + 1 else block
+    if b"\x1b" in search:
+        search = _RAW_ESCAPES.sub(b"", search)  # never removes a line break: line numbers stay
+    starts = [0]
+    for length in map(len, search.split(b"\n")[:-1]):
+        starts.append(starts[-1] + length + 1)
+    if carry_after:
+        excerpt.add(line_no, _decode(lines[:carry_after]))
+    carry_after = 0
+    for hit in _hit_lines(search, starts, needles):
+        lo, hi = hit - BEFORE_LINES, hit + AFTER_LINES
+        if lo < 0 and before:
+            excerpt.add(line_no - len(before) + max(0, len(before) + lo), _decode(before[max(0, len(before) + lo):]))
+        excerpt.add(line_no + max(lo, 0), _decode(lines[max(lo, 0): hi + 1]))
+        carry_after = max(carry_after, hi + 1 - len(lines))
+    return line_no + len(lines), carry_after, lines[-BEFORE_LINES:], lines
+
+
+def _keep_tail(tail: list[bytes], lines: list[bytes], line_no: int) -> tuple[int, list[bytes]]:
+    """The last TAIL_CHARS of the log as whole lines, and the absolute number of its first line."""
+    keep: list[bytes] = []
+    chars = 0
+    for line in reversed(lines):
+        if chars + len(line) + 1 > TAIL_CHARS and keep:
+            return line_no - len(keep), keep[::-1]
+        keep.append(line)
+        chars += len(line) + 1
+    for line in reversed(tail):
+        if chars + len(line) + 1 > TAIL_CHARS:
             break
-        data = stream.read(CHUNK_BYTES)
-    return LogText(excerpt.text(tail_first, tail), size=size, excerpt=True, replaced=replaced)
+        keep.append(line)
+        chars += len(line) + 1
+    return line_no - len(keep), keep[::-1]
