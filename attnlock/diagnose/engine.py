@@ -180,7 +180,8 @@ class Match:
     ) -> Diagnosis:
         """A diagnosis from this match: the signature's templates unless overridden."""
         sig = self.signature
-        vals: dict[str, str | None] = dict(self.groups)
+        # An optional group that did not take part in the match reads as empty text.
+        vals: dict[str, str | None] = {k: v if v is not None else "" for k, v in self.groups.items()}
         if values:
             vals.update(values)
         pkgs = tuple(packages if packages is not None else sig.packages)
