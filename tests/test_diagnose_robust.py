@@ -75,16 +75,9 @@ def test_every_log_is_recognised_in_every_layout(layout: str) -> None:
 
 
 # Lost line breaks: the whole log pasted as one line.  Signatures read content, so these
-# still match; the few that need the layout (a table read line by line, a message split
-# over lines that a flat paste can break anywhere) are listed with why.
-NEED_LINES = {
-    "pip-resolution-impossible": "pip's conflict block is read line by line (one requirement a line)",
-    "pip-installed-incompatible": "anchored at the start of pip's line so package names are not cut",
-    "torch-arch-not-supported": "anchored at the start of the warning line, so the GPU name is exact",
-    "xformers-no-operator": "the reasons are read under their operator, line by line",
-    "pip-replaces-torch": "pip's 'Installing collected packages' and 'Attempting uninstall' lines",
-    "uv-no-solution": "uv's explanation is read as sentences after the header",
-}
+# still match; a signature that needs the layout would be listed here with why (none does:
+# pip's conflict block and xformers' operator table are split again before they are read).
+NEED_LINES: dict[str, str] = {}
 
 
 def test_logs_with_their_line_breaks_lost() -> None:
@@ -178,3 +171,21 @@ def test_every_signature_has_a_prefilter_that_keeps_its_example() -> None:
 ])
 def test_required_literals(pattern: str, needles: tuple[str, ...] | None) -> None:
     assert required_literals(re.compile(pattern)) == needles
+
+
+# ------------------------------------------------------------------ variants without a corpus log
+
+def test_xformers_built_with_cuda_none() -> None:
+    got = _diagnose("WARNING[XFORMERS]: xFormers can't load C++/CUDA extensions. xFormers was built for:\n"
+                    "    PyTorch 2.4.0+cpu with CUDA None (you have 2.4.0+cu121)\n")
+    assert got and got[0][0] == "xformers-built-for-other-torch"
+
+
+def test_pip_conflict_block_with_its_line_breaks_lost() -> None:
+    from attnlock.diagnose.conflicts import parse_pip
+
+    conflict = parse_pip(" The user requested torch==2.1.0 torchvision 0.16.0 depends on torch==2.1.0 "
+                         "xformers 0.0.26.post1 depends on torch==2.3.0 To fix this you could try to:")
+    assert [r.name for r in conflict.requested] == ["torch"]
+    assert [(d.package, str(d.version)) for d in conflict.dependencies] == [
+        ("torchvision", "0.16.0"), ("xformers", "0.0.26.post1")]

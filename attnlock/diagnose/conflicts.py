@@ -61,11 +61,27 @@ _PIP_USER = re.compile(r"^The user requested (?P<c>\(constraint\) )?(?P<req>\S.{
 _PIP_DEP = re.compile(r"^(?P<pkg>[A-Za-z0-9][A-Za-z0-9._-]{0,100}) (?P<ver>\S{1,60}) depends on (?P<req>\S.{0,500})$")
 
 
+# pip's block pasted with its line breaks lost: one line holds every requirement.
+_PIP_JOINED = re.compile(
+    r" (?=The user requested |[A-Za-z0-9][A-Za-z0-9._-]{0,100} \S{1,60} depends on |To fix this )"
+)
+
+
+def _pip_lines(block: str) -> list[str]:
+    out: list[str] = []
+    for line in block.splitlines():
+        if line.count(" depends on ") + line.count("The user requested ") >= 2:
+            out.extend(_PIP_JOINED.sub("\n", line).split("\n"))
+        else:
+            out.append(line)
+    return out
+
+
 def parse_pip(block: str) -> Conflict:
     """Parse the lines after pip's ``The conflict is caused by:`` up to the first blank line."""
     requested: list[Requested] = []
     deps: list[Dependency] = []
-    for line in block.splitlines():
+    for line in _pip_lines(block):
         if not line.strip():
             if requested or deps:
                 break
