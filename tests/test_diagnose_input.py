@@ -98,8 +98,20 @@ def test_big_log_through_the_cli(tmp_path: Path) -> None:
                            (CORPUS / "bnb-cpu-only-bnb-176.log").read_bytes()))
     proc = _run(str(p), "--json")
     assert proc.returncode == 0, proc.stderr
-    ids = [d["id"] for d in json.loads(proc.stdout)["diagnoses"]]
-    assert ids[:2] == ["torch-not-compiled-with-cuda", "bitsandbytes-cpu-only"]
+    diagnoses = json.loads(proc.stdout)["diagnoses"]
+    assert [d["id"] for d in diagnoses][:2] == ["torch-not-compiled-with-cuda", "bitsandbytes-cpu-only"]
+    # Lines are numbered as in the whole log, not in the excerpt that was read.
+    lines = p.read_bytes().split(b"\n")
+    bnb = next(d for d in diagnoses if d["id"] == "bitsandbytes-cpu-only")
+    assert b"compiled without GPU support" in lines[bnb["line"] - 1]
+    assert bnb["line"] > 100_000
+
+
+def test_file_name_with_escapes_is_not_echoed(tmp_path: Path) -> None:
+    proc = _run(str(tmp_path / "\x1b]0;owned\x07missing.log"))
+    assert proc.returncode == 1
+    assert b"\x1b" not in proc.stderr and b"\x07" not in proc.stderr
+    assert b"no such file" in proc.stderr
 
 
 def test_terminal_without_input_says_how_to_paste() -> None:

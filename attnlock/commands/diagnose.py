@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from typing import BinaryIO
 
 from attnlock.diagnose.reader import IN_MEMORY_BYTES, LogText, read_stream
@@ -68,6 +69,9 @@ def _read(stream: BinaryIO, name: str) -> LogText:
 
 def read_log(path: str) -> LogText:
     """The log at ``path`` (``-`` for standard input), read in bounded memory; binary input is refused."""
+    from attnlock.diagnose.engine import strip_control
+
+    shown = strip_control(path).replace("\n", " ")  # a file name is printed too: no escapes in it
     if path == "-":
         if sys.stdin is None:
             raise InputError("no standard input to read", path="<stdin>", hint=WHAT_TO_TRY)
@@ -75,16 +79,16 @@ def read_log(path: str) -> LogText:
             print(PASTE_HELP, file=sys.stderr, flush=True)
         return _read(sys.stdin.buffer, "<stdin>")
     if os.path.isdir(path):
-        raise InputError("is a directory, not a log file", path=path)
+        raise InputError("is a directory, not a log file", path=shown)
     try:
         with open(path, "rb") as f:
-            return _read(f, path)
+            return _read(f, shown)
     except FileNotFoundError:
-        raise InputError("no such file", path=path) from None
+        raise InputError("no such file", path=shown) from None
     except PermissionError:
-        raise InputError("permission denied", path=path) from None
+        raise InputError("permission denied", path=shown) from None
     except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=shown) from None
 
 
 def _nothing(log: LogText) -> str:
@@ -107,12 +111,13 @@ def run(args: argparse.Namespace) -> int:
     # what the log does not tell (the log may come from another machine).
     target = target_from_args(args, environ=os.environ)
     diagnoses = diagnose(log.text, target=target) if log.text.strip() else []
+    if log.excerpt:  # report lines as numbered in the whole log, not in the excerpt
+        diagnoses = [replace(d, line=log.line_in_log(d.line)) if d.line else d for d in diagnoses]
     if args.json:
         print(json.dumps({"diagnoses": [d.to_json() for d in diagnoses]}, indent=2))
     else:
         if log.excerpt and diagnoses:
-            print(f"(a {log.size // (1024 * 1024)} MiB log: read the lines near known error texts and its end; "
-                  "line numbers count within that excerpt)\n")
+            print(f"(a {log.size // (1024 * 1024)} MiB log: read the lines near known error texts and its end)\n")
         for i, d in enumerate(diagnoses):
             if i:
                 print()

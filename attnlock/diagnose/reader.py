@@ -41,6 +41,14 @@ class LogText:
     size: int = 0  # bytes read
     excerpt: bool = False  # True when only the lines near known error texts and the tail were kept
     replaced: int = 0  # characters that were not valid in the encoding
+    spans: tuple[tuple[int, int], ...] = ()  # excerpt: (its first line, that line's number in the log)
+
+    def line_in_log(self, line: int) -> int:
+        """The number in the whole log of ``line`` of the text (the same unless this is an excerpt)."""
+        if not self.spans:
+            return line
+        at, first = self.spans[max(0, bisect.bisect_right([a for a, _ in self.spans], line) - 1)]
+        return first + max(0, line - at)
 
 
 def _decoder_for(head: bytes) -> tuple[str, int]:
@@ -96,15 +104,25 @@ class _Excerpt:
             _, dropped = self.segments.pop(0)
             self.size -= sum(len(x) + 1 for x in dropped)
 
-    def text(self, tail_first: int, tail: list[str]) -> str:
+    def text(self, tail_first: int, tail: list[str]) -> tuple[str, tuple[tuple[int, int], ...]]:
+        """The excerpt, and for each of its parts (excerpt line, line in the log), both 1-based."""
         parts: list[str] = []
+        spans: list[tuple[int, int]] = []
+        at = 1
         for first, lines in self.segments:
             if first >= tail_first:
                 break
             lines = lines[: max(0, tail_first - first)]
-            parts.append("\n".join(lines))
+            if lines:
+                spans.append((at, first + 1))
+                parts.append("\n".join(lines))
+                at += len(lines) + 1  # and the line that says lines were left out
+        spans.append((at, tail_first + 1))
         parts.append("\n".join(tail))
-        return "\n[... lines without a known error text omitted ...]\n".join(p for p in parts if p)
+        return _OMITTED.join(parts), tuple(spans)
+
+
+_OMITTED = "\n[... lines without a known error text omitted ...]\n"
 
 
 def read_stream(stream: BinaryIO, needles: Iterable[str]) -> LogText:
@@ -173,8 +191,8 @@ def _stream(chunks: Iterator[bytes], needles: tuple[bytes, ...]) -> LogText:
     if pending:
         line_no, carry_after, before, lines = _block(pending, line_no, carry_after, before, needles, excerpt)
         tail_first, tail = _keep_tail(tail, lines, line_no)
-    text = excerpt.text(tail_first, _decode(tail))
-    return LogText(text, size=size, excerpt=True, replaced=text.count("\ufffd"))
+    text, spans = excerpt.text(tail_first, _decode(tail))
+    return LogText(text, size=size, excerpt=True, replaced=text.count("\ufffd"), spans=spans)
 
 
 def _lines(block: bytes) -> list[bytes]:
