@@ -17,7 +17,8 @@ from attnlock.model import Target
 # (hyperlinks, window titles: ESC ] ... BEL or ESC \\), CSI (colours, cursor moves),
 # other two-byte escapes, and the remaining C0/C1 control characters.
 _OSC = re.compile(r"\x1b\][^\x07\x1b]{0,8192}(?:\x07|\x1b\\)?")
-_CSI = re.compile(r"(?:\x1b\[|\x9b)[0-?]{0,64}[ -/]{0,16}[@-~]")
+_CSI = re.compile(r"\x1b\[[0-?]{0,64}[ -/]{0,16}[@-~]")  # a literal start: scanned fast
+_C1_CSI = re.compile(r"\x9b[0-?]{0,64}[ -/]{0,16}[@-~]")
 _ESC = re.compile(r"\x1b[@-Z\\-_]?")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Kept for callers that imported it.
@@ -77,10 +78,12 @@ def _split_joined_table(line: str) -> str:
 
 def strip_control(text: str) -> str:
     """``text`` without terminal escape sequences or control characters (newlines and tabs kept)."""
-    if "\x1b" in text or "\x9b" in text:
+    if "\x1b" in text:
         text = _OSC.sub("", text)
         text = _CSI.sub("", text)
         text = _ESC.sub("", text)
+    if "\x9b" in text:
+        text = _C1_CSI.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", text)
 
