@@ -56,19 +56,37 @@ def _requirement(text: str) -> Requirement | None:
         return None
 
 
-_PIP_USER = re.compile(r"^\s*The user requested (?P<c>\(constraint\) )?(?P<req>\S.*?)\s*$")
-_PIP_DEP = re.compile(r"^\s*(?P<pkg>[A-Za-z0-9][A-Za-z0-9._-]*) (?P<ver>\S+) depends on (?P<req>\S.*?)\s*$")
+# Bounded and matched against stripped lines: a pasted line of any length costs linear time.
+_PIP_USER = re.compile(r"^The user requested (?P<c>\(constraint\) )?(?P<req>\S.{0,500})$")
+_PIP_DEP = re.compile(r"^(?P<pkg>[A-Za-z0-9][A-Za-z0-9._-]{0,100}) (?P<ver>\S{1,60}) depends on (?P<req>\S.{0,500})$")
+
+
+# pip's block pasted with its line breaks lost: one line holds every requirement.
+_PIP_JOINED = re.compile(
+    r" (?=The user requested |[A-Za-z0-9][A-Za-z0-9._-]{0,100} \S{1,60} depends on |To fix this )"
+)
+
+
+def _pip_lines(block: str) -> list[str]:
+    out: list[str] = []
+    for line in block.splitlines():
+        if line.count(" depends on ") + line.count("The user requested ") >= 2:
+            out.extend(_PIP_JOINED.sub("\n", line).split("\n"))
+        else:
+            out.append(line)
+    return out
 
 
 def parse_pip(block: str) -> Conflict:
     """Parse the lines after pip's ``The conflict is caused by:`` up to the first blank line."""
     requested: list[Requested] = []
     deps: list[Dependency] = []
-    for line in block.splitlines():
+    for line in _pip_lines(block):
         if not line.strip():
             if requested or deps:
                 break
             continue
+        line = line.strip()
         m = _PIP_USER.match(line)
         if m:
             req = _requirement(m.group("req"))
@@ -87,8 +105,8 @@ def parse_pip(block: str) -> Conflict:
     return Conflict(tuple(requested), tuple(deps))
 
 
-_UV_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-_UV_SPEC = r"(?:(?:===|==|!=|<=|>=|~=|<|>)[^\s,;]+)(?:,(?:===|==|!=|<=|>=|~=|<|>)[^\s,;]+)*"
+_UV_NAME = r"(?<![A-Za-z0-9._-])[A-Za-z0-9][A-Za-z0-9._-]{0,100}"
+_UV_SPEC = r"(?:(?:===|==|!=|<=|>=|~=|<|>)[^\s,;]{1,100})(?:,(?:===|==|!=|<=|>=|~=|<|>)[^\s,;]{1,100}){0,10}"
 _UV_DEP = re.compile(
     rf"(?:all versions of (?P<all>{_UV_NAME})|(?P<pkg>{_UV_NAME})(?P<pspec>{_UV_SPEC})?) depends? on "
     rf"(?P<dep>{_UV_NAME})(?P<dspec>{_UV_SPEC})?"
@@ -106,7 +124,7 @@ _UV_USER = re.compile(
 def join_uv(text: str) -> str:
     """uv's explanation as one line: tree glyphs dropped, wrapped lines joined."""
     text = re.sub(r"[×╰─▶│├└]", " ", text)
-    text = re.sub(r"\{[^{}]*\}", "", text)  # marker annotations: torch{sys_platform == 'linux'}==2.7.1
+    text = re.sub(r"\{[^{}]{0,500}\}", "", text)  # marker annotations: torch{sys_platform == 'linux'}==2.7.1
     return " ".join(text.split())
 
 

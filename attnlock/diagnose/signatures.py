@@ -19,6 +19,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from attnlock.errors import DataError
 
@@ -51,6 +52,12 @@ class Signature:
     reason_class: str | None = None
     superseded_by: tuple[str, ...] = ()
     universal: bool = False
+    explains: tuple[str, ...] = ()
+    needles: tuple[str, ...] | None = None
+
+    def may_match(self, text: str) -> bool:
+        """False only when the pattern cannot match ``text`` (none of its required literals occurs)."""
+        return self.needles is None or any(n in text for n in self.needles)
 
 
 def default_path() -> Path:
@@ -138,13 +145,18 @@ def parse_signatures(text: str, *, path: str = "signatures.toml") -> list[Signat
                 reason_class=reason_class,
                 superseded_by=_strs(rec.get("superseded_by", []), path=path, key="superseded_by", where=where),
                 universal=rec.get("universal") is True,
+                explains=_strs(rec.get("explains", []), path=path, key="explains", where=where),
+                needles=required_literals(pattern),
             )
         )
     known = {s.id for s in out}
     for s in out:
-        for other in s.superseded_by:
-            if other not in known:
-                raise DataError(f"signature {s.id}: superseded_by names unknown id {other!r}", path=path)
+        for key, others in (("superseded_by", s.superseded_by), ("explains", s.explains)):
+            for other in others:
+                if other not in known:
+                    raise DataError(f"signature {s.id}: {key} names unknown id {other!r}", path=path)
+                if other == s.id:
+                    raise DataError(f"signature {s.id}: {key} names itself", path=path)
     return out
 
 
@@ -166,3 +178,72 @@ def load_signatures(path: Path | None = None) -> list[Signature]:
     except OSError as exc:
         raise DataError(f"cannot read signatures: {exc.strerror}", path=str(p)) from None
     return list(_CACHE[key])
+
+
+# ------------------------------------------------------------------ prefilter
+
+_MIN_NEEDLE = 4
+
+
+def _op_name(op: object) -> str:
+    return str(getattr(op, "name", op))
+
+
+def _needles(items: list[tuple[object, object]]) -> tuple[str, ...] | None:
+    """Literal strings one of which every match of the sequence ``items`` contains (longest found)."""
+    best: tuple[str, ...] | None = None
+
+    def consider(cand: tuple[str, ...] | None) -> None:
+        nonlocal best
+        if cand and min(len(c) for c in cand) >= _MIN_NEEDLE:
+            if best is None or min(len(c) for c in cand) > min(len(c) for c in best):
+                best = cand
+
+    run: list[str] = []
+    for op, av in items:
+        name = _op_name(op)
+        if name == "LITERAL" and isinstance(av, int):
+            run.append(chr(av))
+            continue
+        consider(("".join(run),) if run else None)
+        run = []
+        if name == "SUBPATTERN" and isinstance(av, tuple):
+            consider(_needles(list(av[-1])))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and isinstance(av, tuple):
+            if isinstance(av[0], int) and av[0] >= 1:
+                consider(_needles(list(av[2])))
+        elif name == "BRANCH" and isinstance(av, tuple):
+            alternatives: list[str] = []
+            for branch in av[1]:
+                got = _needles(list(branch))
+                if not got:
+                    alternatives = []
+                    break
+                alternatives.extend(got)
+            consider(tuple(alternatives) if alternatives else None)
+        elif name == "ATOMIC_GROUP" and isinstance(av, list):
+            consider(_needles(av))
+    consider(("".join(run),) if run else None)
+    return best
+
+
+def required_literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
+    """Literal substrings of which every match of ``pattern`` contains at least one; None when unknown.
+
+    Derived from the parsed pattern (its longest mandatory literal run, or one per
+    alternative of a mandatory alternation), so a log that holds none of them is
+    skipped without running the regular expression.
+    """
+    if pattern.flags & re.IGNORECASE:
+        return None
+    try:
+        if sys.version_info >= (3, 11):
+            from re import _parser as sre_parse  # type: ignore[attr-defined]
+        else:  # pragma: no cover - Python 3.10
+            import sre_parse
+        tree: Any = sre_parse.parse(pattern.pattern, pattern.flags)
+        if tree.state.flags & re.IGNORECASE:
+            return None
+        return _needles(list(tree))
+    except Exception:  # noqa: BLE001 - an unparsable pattern just gets no prefilter
+        return None
