@@ -40,9 +40,12 @@ AL107    error     the pins work for no CUDA variant the target allows
 AL108    error     torch pinned outside the target's ``--torch``
 AL109    error     the torch build needs a newer CUDA than the target's ``--driver`` supports
 AL110    error     two requirements of one package admit no common version
+AL111    error     the newest releases the file's ranges allow are a known-bad combination (the fix avoids it)
+AL112    error     no set of builds in the file's ranges works together for the target (the resolver says why)
 AL201    warning   a kernel package pinned while torch floats (the installer moves torch); one per file and package
 AL202    warning   a pinned version the database does not know
 AL203    error     no wheel for any Python/platform the target allows
+AL204    warning   a reported (unconfirmed) broken combination, or a known-bad one unless the GPU or build differs
 AL301    error     ``+cuXXX`` local version with no index that serves it
 AL302    error     index for one CUDA variant, torch pinned to another
 AL303    warning   unscoped ``--extra-index-url`` or non-explicit ``[[tool.uv.index]]`` (dependency confusion)

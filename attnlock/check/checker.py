@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from attnlock.check import rules
 from attnlock.check.context import InstallSet, environments
 from attnlock.check.document import Document
+from attnlock.check.duplicate_pins import duplicate_pin_findings
 from attnlock.check.findings import Finding
 from attnlock.check.requirements import RequirementsReader
 from attnlock.check.source import STDIN
@@ -159,6 +160,8 @@ def check_paths(paths: Sequence[str], target: Target | None = None, db: Database
         for d in docs:
             for f in d.findings:
                 add(f)
+        for f in duplicate_pin_findings(docs):
+            add(f)
         if docs[0].source is None:
             continue
         for iset in _sets_for(docs):

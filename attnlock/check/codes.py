@@ -74,7 +74,7 @@ _TABLE: tuple[Code, ...] = (
     Code("AL204", "warning", "possible-known-bad",
          "The pins fall into a combination the database records as reported broken (one unconfirmed report), "
          "or into a known-bad one unless something the file does not say (the GPU, the wheel build) is outside it."),
-    Code("AL110", "error", "no-working-plan",
+    Code("AL112", "error", "no-working-plan",
          "No combination of builds in the file's ranges works together for the target: the resolver's "
          "explanation, and the plan that would work as the fix."),
     Code("AL111", "error", "resolves-into-known-bad",

@@ -2,7 +2,7 @@
 
 The other rules judge exact pins one by one.  This one asks the same resolver ``generate`` uses,
 for each target the file's markers and the options allow, two questions: does any set of builds
-in the file's ranges work together (else AL110, with the resolver's explanation and the plan that
+in the file's ranges work together (else AL112, with the resolver's explanation and the plan that
 would work), and does the newest choice an installer makes from metadata alone land in a
 known-bad combination (AL111, with the plan that avoids it as the fix)?  Only packages the
 database covers are resolved; the rest of the file is left to the installer.
@@ -30,10 +30,10 @@ _MAX_ENVS = 4
 
 
 def resolution_rules(iset: InstallSet, target: Target, db: Database) -> list[Finding]:
-    """AL110 / AL111 for one install set (the caller runs it only where the exact-pin rules found no error).
+    """AL112 / AL111 for one install set (the caller runs it only where the exact-pin rules found no error).
 
     Where the options and markers do not fix the place, the set is judged where these stacks run
-    (linux-x86_64) and passes when some Python the file allows resolves: AL110 only when none does
+    (linux-x86_64) and passes when some Python the file allows resolves: AL112 only when none does
     (with the newest one's explanation), AL111 from the first one that resolves.
     """
     if iset.kind in ("uv.lock", "pylock"):
@@ -42,7 +42,7 @@ def resolution_rules(iset: InstallSet, target: Target, db: Database) -> list[Fin
     first: list[Finding] | None = None
     for env in envs:
         found = _judge(iset, env, target, db)
-        if not any(f.code == "AL110" for f in found):
+        if not any(f.code == "AL112" for f in found):
             return found
         if first is None:
             first = found
@@ -117,7 +117,7 @@ def _judge(iset: InstallSet, env: Env, target: Target, db: Database) -> list[Fin
     except NoPlanError as exc:
         at = _blamed(w, exc.message)
         fix = exc.hint or "loosen the ranges named above"
-        return [_finding("AL110", at, f"no set of builds in this file's ranges works together "
+        return [_finding("AL112", at, f"no set of builds in this file's ranges works together "
                          f"({_words(t)}): {exc.message}", list(w.specs), fix)]
     except AttnlockError:
         return []  # a usage problem of the target (an unknown variant): other rules say it
