@@ -23,14 +23,18 @@ class Diagnosis:
     evidence: str = ""
     line: int | None = None
     source: tuple[str, ...] = field(default=(), compare=False)
+    pins: tuple[str, ...] = ()  # the fix as requirement lines of a resolver plan (they pass ``attnlock check``)
+    indexes: tuple[str, ...] = ()  # the PyTorch indexes those pins come from
 
     def to_json(self) -> dict[str, object]:
-        """The ``diagnose --json`` record of ``../shared/CLI.md`` (plus ``line`` and ``source``)."""
+        """The ``diagnose --json`` record of ``docs/CLI.md`` (plus ``line`` and ``source``)."""
         return {
             "id": self.id,
             "cause": self.cause,
             "packages": list(self.packages),
             "fix": self.fix,
+            "pins": list(self.pins),
+            "indexes": list(self.indexes),
             "commands": list(self.commands),
             "evidence": self.evidence,
             "line": self.line,

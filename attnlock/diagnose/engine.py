@@ -180,6 +180,8 @@ class Match:
         values: Mapping[str, str | None] | None = None,
         evidence: str | None = None,
         line: int | None = None,
+        pins: Sequence[str] = (),
+        indexes: Sequence[str] = (),
     ) -> Diagnosis:
         """A diagnosis from this match: the signature's templates unless overridden."""
         sig = self.signature
@@ -203,6 +205,8 @@ class Match:
             evidence=evidence if evidence is not None else self.evidence,
             line=line if line is not None else self.line,
             source=sig.source,
+            pins=tuple(pins),
+            indexes=tuple(indexes),
         )
 
 

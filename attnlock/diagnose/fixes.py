@@ -18,6 +18,7 @@ from packaging.version import InvalidVersion, Version
 from attnlock.diagnose import conflicts
 from attnlock.diagnose.diagnosis import Diagnosis
 from attnlock.diagnose.engine import Match
+from attnlock.diagnose.plans import COMPANIONS, plan_fix
 from attnlock.diagnose.port import CompatibilitySource, FlashAttnWheel, XformersBuild
 from attnlock.diagnose.signatures import Signature
 from attnlock.model import Target
@@ -68,6 +69,60 @@ def _pick_build(builds: list[XformersBuild], want: Version, label: str | None) -
     return ordered[0] if ordered else None
 
 
+def _mentions_companions(ctx: Match) -> bool:
+    """Whether the log shows torchvision or torchaudio installed (they move with torch in a fix)."""
+    return any(name in ctx.text for name in COMPANIONS)
+
+
+def _xformers_window(ctx: Match, built: Version, want: Version, values: dict[str, str | None]) -> Diagnosis | None:
+    """On the stable ABI the torch release is no cause: name the CUDA-major miss (or nothing) instead.
+
+    The build is looked up in the compatibility model (the releases whose build info names
+    ``built``); without a database behind the port, None and the exact-build reading stands.
+    """
+    from attnlock.compat import KernelBuild, model_for
+    from attnlock.database.store import Database
+
+    db = getattr(ctx.source, "db", None)
+    if not isinstance(db, Database):
+        return None
+    model = model_for(db)
+    versions = [rel.version for rel in db.releases("xformers") if not rel.version.is_prerelease
+                and any(b.built_for == built for b in model.xformers_builds(rel))]
+    if not versions:
+        return None
+    build = KernelBuild("xformers", max(versions), built, "pypi")
+    window = model.window(build)
+    if window is None or not window.stable:
+        return None
+    verdict = model.judge(build, want, want.local)
+    if not verdict.ok and any("serves torch" in r for r in verdict.reasons):
+        return None  # outside the window: the torch release is the cause after all
+    python_note = (" The Python line of that message is not a cause: the wheel's extension binds no CPython "
+                   "symbol (abi3)." if window.python == "abi3" else "")
+    if verdict.ok:
+        cause = (f"xformers {build.version} (built for torch {built}) serves torch {want.public} on "
+                 f"{window.describe(built)}, yet its extension did not load: the install is broken or "
+                 f"incomplete.{python_note}")
+    else:
+        cause = (f"xformers {build.version} is on {window.describe(built)}, so torch {want.public} is not the "
+                 f"problem: {'; '.join(verdict.reasons)} — the CUDA runtime its extension links is missing from "
+                 f"this environment, so none of its CUDA operators load.{python_note}")
+    planned = plan_fix(ctx.source, ctx.target, {"xformers": SpecifierSet()}, torch=want)
+    fixes: list[str] = []
+    cmds: list[str] = []
+    pins: tuple[str, ...] = ()
+    indexes: tuple[str, ...] = ()
+    if planned is not None and planned.plan.pin("xformers") is not None:
+        fixes.append(f"install the xformers build for this torch's CUDA: {planned.words()}")
+        cmds += planned.commands
+        pins, indexes = planned.pins, planned.indexes
+    if verdict.way_out:
+        fixes.append(f"or keep this xformers and put {verdict.way_out}")
+    fix = "; ".join(fixes) or "reinstall xformers for this torch's CUDA variant"
+    return ctx.diagnosis(cause=cause, fix=fix, commands=cmds, values=values, pins=pins, indexes=indexes)
+
+
 def xformers_built_for(ctx: Match) -> list[Diagnosis]:
     """``xFormers was built for: PyTorch A with CUDA n (you have B)`` → the xformers build for B, or torch A."""
     g = ctx.groups
@@ -112,12 +167,22 @@ def xformers_built_for(ctx: Match) -> list[Diagnosis]:
         ) + ", keeping xformers as it is"
         swap = [_pip("--force-reinstall", f"torch=={built}", index=idx)] if idx else []
         return [ctx.diagnosis(cause=cause, fix=fix, commands=swap, values=values)]
+    window_dx = _xformers_window(ctx, built, want, values)
+    if window_dx is not None:
+        return [window_dx]
     if have.local == "cpu" and built.local != "cpu":
         extra = f" Torch {have} is a CPU-only build: xformers' CUDA operators need a CUDA build of torch." + extra
     cause = (
         f"xformers' C++/CUDA extension was compiled for torch {built}, but torch {have} is installed, "
         f"so none of its CUDA operators load (memory_efficient_attention then finds no operator).{extra}"
     )
+    planned = plan_fix(src, ctx.target, {"xformers": SpecifierSet()}, torch=want,
+                       companions=_mentions_companions(ctx))
+    if planned is not None and planned.plan.pin("xformers") is not None:
+        fix = (f"install the plan for torch {want}: {planned.words()} (the xformers build made for it), "
+               f"or pin torch=={built} to keep this xformers")
+        return [ctx.diagnosis(cause=cause, fix=fix, commands=list(planned.commands), values=values,
+                              pins=planned.pins, indexes=planned.indexes)]
     fixes: list[str] = []
     cmds: list[str] = []
     build = _pick_build(src.xformers_builds_for_torch(want), want, label) if src else None

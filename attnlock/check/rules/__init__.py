@@ -66,7 +66,7 @@ def run(iset: InstallSet, target: Target, db: Database | None) -> list[Finding]:
                 continue
             # Environments where every pinned release says the same are judged once.
             signature = tuple(
-                (id(_reqs(db, rel, env, _extras(p))), _build_torches(rel, env)) for p, rel in known)
+                (id(_reqs(db, rel, env, _extras(p))), _build_torches(db, rel, env)) for p, rel in known)
             if signature in judged:
                 continue
             judged.add(signature)

@@ -10,10 +10,8 @@ from attnlock.check.context import Env, InstallSet
 from attnlock.check.findings import Finding
 
 if TYPE_CHECKING:
+    from attnlock.compat import AbiWindow
     from attnlock.database import Database, Release
-    from attnlock.database.store import (
-        FileInfo,
-    )
 from attnlock.check.rules._base import (
     _TORCH,
     _contains,
@@ -26,105 +24,96 @@ from attnlock.check.rules._base import (
 from attnlock.check.rules.metadata import _candidate, _release, _req_on
 
 
-def _build_note(rel: Release, env: Env) -> str:
-    torches = _build_torches(rel, env)
+def _build_note(db: Database, rel: Release, env: Env) -> str:
+    torches = _build_torches(db, rel, env)
     if not torches:
         return ""
     return f" (its wheels were compiled against torch {', '.join(sorted(str(t) for t in torches))})"
 
 
-_BUILDS: dict[tuple[int, Env], frozenset[Version]] = {}
+def _build_torches(db: Database, rel: Release, env: Env) -> frozenset[Version]:
+    """The torch builds ``rel``'s default-index wheels for ``env`` were compiled against (the model's builds)."""
+    from attnlock.compat import model_for
 
-
-def _build_torches(rel: Release, env: Env) -> frozenset[Version]:
-    """The torch builds ``rel``'s wheels for ``env`` were compiled against (xformers build info)."""
     if not rel.build_info:
         return frozenset()
-    key = (id(rel.build_info), env)
-    found = _BUILDS.get(key)
-    if found is None:
-        found = _BUILDS[key] = frozenset(_compute_build_torches(rel, env))
-    return found
-
-
-def _compute_build_torches(rel: Release, env: Env) -> set[Version]:
-    chosen: set[Version] = set()
-    fallback: set[Version] = set()
-    for file, v in _build_files(rel):
-        fallback.add(v)
-        if file is not None and file.runs_on(env.platform, env.python):
-            chosen.add(v)
-    return chosen or fallback
-
-
-_BUILD_FILES: dict[int, tuple[object, tuple[tuple[FileInfo | None, Version], ...]]] = {}
-
-
-def _build_files(rel: Release) -> tuple[tuple[FileInfo | None, Version], ...]:
-    """``rel``'s build info parsed once: (its wheel file, the torch it was compiled against) per entry."""
-    infos = rel.build_info or {}
-    found = _BUILD_FILES.get(id(infos))
-    if found is not None and found[0] is infos:
-        return found[1]
-    files = {f.filename: f for f in rel.files}
-    out: list[tuple[FileInfo | None, Version]] = []
-    for filename, info in infos.items():
-        if not isinstance(info, dict) or not isinstance(info.get("torch"), str):
-            continue
-        try:
-            out.append((files.get(filename), Version(info["torch"])))
-        except ValueError:
-            continue
-    _BUILD_FILES[id(infos)] = (infos, tuple(out))
-    return tuple(out)
+    found = frozenset(b.built_for for b in model_for(db).xformers_builds(rel, env.platform, env.python)
+                      if b.origin == "pypi")
+    return found or frozenset(b.built_for for b in model_for(db).xformers_builds(rel) if b.origin == "pypi")
 
 
 def build_rules(iset: InstallSet, env: Env, db: Database, pins: dict[str, _Pin]) -> list[Finding]:
-    """Binaries compiled for another torch (xformers build info), and CUDA variants that cannot agree."""
+    """Binaries that do not load on the pinned torch build, judged through the model's ABI windows:
+    AL102 when no build of the pinned release serves it, AL107 when only a PyTorch-index build does and
+    the file does not name that index (or the torch build's CUDA variant has none)."""
+    from attnlock.compat import model_for
+
     out: list[Finding] = []
     torch = pins.get(_TORCH)
+    model = model_for(db)
     for name, pin in pins.items():
-        if name == _TORCH or pin.exact is None:
+        if name != "xformers" or pin.exact is None or pin.exact.local:
             continue
         rel = _release(db, name, pin.exact)
-        if rel is None or not rel.build_info or pin.exact.local:
+        if rel is None or torch is None or torch.exact is None:
             continue
-        built = _build_torches(rel, env)
-        if not built or torch is None or torch.exact is None:
-            continue
+        builds = model.xformers_builds(rel, env.platform, env.python)
+        if not any(b.origin == "pypi" for b in builds):
+            continue  # no default-index wheel installs here: the release is judged where it does (AL203)
         have = torch.exact
-        same_public = [b for b in built if b.public == have.public]
-        req = _req_on(db, rel, _TORCH, env)
-        if not same_public:
-            if req is not None and not pin.override and not _contains(req.specifier, have):
-                continue  # AL101 already says it, with the build note
-            alts = [r for r in reversed(db.releases(name))
-                    if _candidate(r) and any(b.public == have.public for b in _build_torches(r, env))]
-            new = render(pin.entry.requirement, specifier=f"=={alts[0].version}", original=pin.entry.text) if (
-                alts and pin.entry.requirement is not None) else None
-            out.append(_finding(
-                "AL102", pin.entry,
-                f"{name} {pin.exact} wheels were compiled against torch "
-                f"{', '.join(sorted(str(b) for b in built))}; torch is pinned to {have}: its C++/CUDA extensions "
-                "fail to load (the metadata does not say so)", [name, _TORCH],
-                new or f"torch=={sorted(built)[-1].public} (the torch {name} {pin.exact} was built for)", new))
+        variant = _variant_of_label(have.local)
+        if variant is None and not have.local:
+            known = db.torch_variants(Version(have.public))
+            variant = known.pypi if known is not None else None
+        verdicts = [(b, model.judge(b, Version(have.public), variant.label if variant else None)) for b in builds]
+        if variant is None:
+            # The torch build's CUDA variant is unknown: only the torch release can be judged.
+            verdicts = [(b, model.judge(b, Version(have.public), b.variant)) for b in builds]
+        served = [b for b, v in verdicts if v.ok]
+        pypi = [b for b in served if b.origin == "pypi"]
+        if pypi:
             continue
-        torch_variant = _variant_of_label(have.local)
-        built_variants = {_variant_of_label(b.local) for b in same_public} - {None}
-        if torch_variant is not None and built_variants and torch_variant not in built_variants:
-            index_builds = [variants for t, variants, _src in db.xformers_index_builds(pin.exact)
-                            if t.public == have.public]
-            variant_index = any(_index_variant(d) == torch_variant for d in iset.indexes)
-            if variant_index and (not index_builds or any(torch_variant in v for v in index_builds)):
-                continue  # the configured PyTorch index serves a matching build (or may: not recorded)
-            labels = ", ".join(sorted(v.label for v in built_variants if v is not None))
+        configured = {v.label for d in iset.indexes if (v := _index_variant(d)) is not None}
+        reachable = [b for b in served if b.origin == "index" and b.index in configured]
+        if reachable:
+            continue
+        if served:
+            b = served[0]
             out.append(_finding(
                 "AL107", pin.entry,
-                f"{name} {pin.exact} from the default index is built for {labels}; torch is the "
-                f"{torch_variant.label} build {have}: this set of pins works for no CUDA variant",
-                [name, _TORCH],
-                f"pin torch=={have.public}+{sorted(v.label for v in built_variants if v)[0]}, or install {name} "
-                f"from the PyTorch index for {torch_variant.label}"))
+                f"{name} {pin.exact} from the default index does not load on torch {have} "
+                f"({'; '.join(verdicts[0][1].reasons) or 'another build'}); its {b.index} build from the PyTorch "
+                f"index does ({_window_words(model.window(b), b.built_for)}), "
+                "and this file names no such index", [name, _TORCH],
+                f"install {name} {pin.exact} from {model.index_url(b.index or '') or 'the PyTorch index for ' + str(b.index)}"
+                + (f" ({verdicts[0][1].way_out} is the other way out)" if verdicts[0][1].way_out else "")))
+            continue
+        built = sorted({b.built_for for b in builds if b.origin == "pypi"} or {b.built_for for b in builds})
+        if variant is not None and any(b.public == have.public for b in built):
+            # The torch release is right, its CUDA variant is not, and no build of that variant exists.
+            labels = ", ".join(sorted({b.local for b in built if b.local}))
+            out.append(_finding(
+                "AL107", pin.entry,
+                f"{name} {pin.exact} from the default index is built for {labels}; torch is the {variant.label} "
+                f"build {have}: this set of pins works for no CUDA variant", [name, _TORCH],
+                f"pin torch=={have.public}+{sorted(b.local for b in built if b.local)[0]}, or install {name} from "
+                f"the PyTorch index for {variant.label}"))
+            continue
+        req = _req_on(db, rel, _TORCH, env)
+        if req is not None and not pin.override and not _contains(req.specifier, have):
+            continue  # AL101 already says it, with the build note
+        alts = [r for r in reversed(db.releases(name)) if _candidate(r) and any(
+            model.judge(b, Version(have.public), variant.label if variant else b.variant).ok and b.origin == "pypi"
+            for b in model.xformers_builds(r, env.platform, env.python))]
+        new = render(pin.entry.requirement, specifier=f"=={alts[0].version}", original=pin.entry.text) if (
+            alts and pin.entry.requirement is not None) else None
+        why = "; ".join(dict.fromkeys(r for _, v in verdicts for r in v.reasons)) or "no build serves it"
+        out.append(_finding(
+            "AL102", pin.entry,
+            f"{name} {pin.exact} wheels were compiled against torch {', '.join(str(b) for b in built)}; torch is "
+            f"pinned to {have}: {why}, so its C++/CUDA extensions fail to load (the metadata does not say so)",
+            [name, _TORCH],
+            new or f"torch=={built[-1].public} (the torch {name} {pin.exact} was built for)", new))
     if torch is not None and torch.exact is not None and torch.exact.local:
         variant = _variant_of_label(torch.exact.local)
         known = db.torch_variants(Version(torch.exact.public))
@@ -139,3 +128,7 @@ def build_rules(iset: InstallSet, env: Env, db: Database, pins: dict[str, _Pin])
     return out
 
 
+
+
+def _window_words(window: AbiWindow | None, built: Version) -> str:
+    return window.describe(built) if window is not None else "the exact-build rule"

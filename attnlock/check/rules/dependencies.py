@@ -151,7 +151,7 @@ def _check_pinned(db: Database, env: Env, root: str, rel: Release, req: Requirem
             return
         have = _spec_text(pin.spec)
     pinned_how = "pinned to" if pin.exact is not None else "limited to"
-    build = _build_note(rel, env)
+    build = _build_note(db, rel, env)
     if root == _TORCH:
         code = "AL103" if dep == "triton" else "AL101"
         target_entry = pin.entry

@@ -76,6 +76,8 @@ def _collect(active: Sequence[Entry], known: frozenset[str]) -> _Wanted | None:
         name, req = e.name, e.requirement
         if name is None or req is None or name not in known or e.editable:
             continue
+        if str(req.specifier) == "<0":
+            continue  # attnlock's own block of a package a plan left out: nothing is installed
         if e in limits and name not in w.specs:
             continue  # a constraint limits what is installed; it installs nothing itself
         spec = SpecifierSet()
