@@ -156,3 +156,12 @@ def test_random_targets_generate_what_check_accepts(torch: str | None, cuda: str
     gpu_arg = ComputeCapability.parse(gpu) if gpu else None
     assert check_target.gpu == gpu_arg
     assert not _errors(check_paths(["constraints.txt"], check_target, database)), (spec, packages)
+
+
+def test_known_bad_review_table_matches_the_records() -> None:
+    """data/KNOWN_BAD.md is generated from the records (python -m attnlock.compat.review data/KNOWN_BAD.md)."""
+    from attnlock.compat import model_for
+    from attnlock.compat.review import render
+
+    committed = (ROOT / "data" / "KNOWN_BAD.md").read_text(encoding="utf-8")
+    assert committed == render(model_for(load()).known_bad()), "regenerate data/KNOWN_BAD.md"

@@ -89,7 +89,8 @@ def test_db_show_is_tables_and_sentences_json_only_with_json(argv: list[str],
 def test_db_show_known_bad_reads_as_sentences(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "show", "known-bad"]) == 0
     out = capsys.readouterr().out
-    assert "unsloth-xformers-0.0.27-torch-2.3.1\n  packages: unsloth<=2024.9.post4, xformers==0.0.27, torch==2.3.1" in out
+    assert "unsloth-xformers-0.0.27-torch-2.3.1\n  status: known-bad" in out
+    assert "  packages: unsloth<=2024.9.post4, xformers==0.0.27, torch==2.3.1" in out
 
 
 # ---------------------------------------------------------------- point 6: install cleans up, streams

@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "release for the target instead of failing")
     p.add_argument("--allow-build", metavar="LIST",
                    help="packages that may be built from an sdist on the target (e.g. flash-attn)")
+    p.add_argument("--allow-known-bad", metavar="ID", action="append", default=[],
+                   help="plan into one known-bad combination anyway (its id, from `attnlock db show known-bad`); "
+                        "repeatable")
     p.add_argument("--popular", metavar="DIR",
                    help="regenerate the committed constraint files for popular targets into DIR")
 
@@ -103,10 +106,21 @@ def run(args: argparse.Namespace) -> int:
     if line:
         print(f"attnlock generate: {line}", file=sys.stderr)
     db = load()
-    plan = resolve(db, target, wanted, allow_build=allow_build, default_set=bool(args.skip_missing))
+    allow_bad = tuple(i for item in args.allow_known_bad for i in _split(item))
+    if allow_bad:
+        from attnlock.compat import model_for
+
+        ids = {kb.id for kb in model_for(db).known_bad()}
+        unknown = [i for i in allow_bad if i not in ids]
+        if unknown:
+            raise UsageError(f"unknown known-bad record {', '.join(unknown)} in --allow-known-bad",
+                             hint="`attnlock db show known-bad` lists the ids")
+    plan = resolve(db, target, wanted, allow_build=allow_build, default_set=bool(args.skip_missing),
+                   allow_known_bad=allow_bad)
     with_words = [w.name + str(w.specifier) for w in wanted] if wanted else None
     command = regenerate_command(plan, fmt, output=args.output, with_=with_words, allow_build=allow_build,
-                                 pyproject=args.pyproject, skip_missing=bool(args.skip_missing and wanted))
+                                 pyproject=args.pyproject, skip_missing=bool(args.skip_missing and wanted),
+                                 allow_known_bad=allow_bad)
     if fmt == "json":
         from attnlock.emit.json_plan import render_json
 

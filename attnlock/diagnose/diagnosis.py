@@ -33,10 +33,10 @@ class Diagnosis:
             "cause": self.cause,
             "packages": list(self.packages),
             "fix": self.fix,
-            "pins": list(self.pins),
-            "indexes": list(self.indexes),
             "commands": list(self.commands),
             "evidence": self.evidence,
             "line": self.line,
+            "pins": list(self.pins),
+            "indexes": list(self.indexes),
             "source": list(self.source),
         }

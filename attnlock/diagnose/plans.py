@@ -40,7 +40,7 @@ def plan_fix(source: object, target: Target | None, want: Mapping[str, Specifier
     """The plan for ``target`` (``torch`` fixes the torch release and CUDA variant) with ``want``."""
     from attnlock.database.store import Database
     from attnlock.resolver import resolve
-    from attnlock.resolver.resolve import Wanted
+    from attnlock.resolver.wanted import Wanted
 
     db = getattr(source, "db", None)
     if not isinstance(db, Database):

@@ -65,7 +65,7 @@ def _index_name(url: str, plan: Plan) -> str:
 
 def _owned_names(plan: Plan) -> set[str]:
     from attnlock.database import load
-    from attnlock.resolver.resolve import covered
+    from attnlock.resolver.wanted import covered
 
     return {p.package for p in plan.pins} | set(covered(load()))
 

@@ -16,6 +16,7 @@ Built on resolvelib with pip's provider / candidate / requirement split:
 from __future__ import annotations
 
 from attnlock.resolver.locations import DatabaseLocations, Locations, MirrorLocations
-from attnlock.resolver.resolve import Wanted, covered, parse_with, resolve
+from attnlock.resolver.resolve import resolve
+from attnlock.resolver.wanted import Wanted, covered, parse_with
 
 __all__ = ["DatabaseLocations", "Locations", "MirrorLocations", "Wanted", "covered", "parse_with", "resolve"]

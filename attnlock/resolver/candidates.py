@@ -13,15 +13,16 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.markers import Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from attnlock.compat import AbiWindow, KernelBuild, Model, model_for
-from attnlock.database.store import Release, TorchVariants, marker_holds, target_environment
+from attnlock.compat import KernelBuild, Model
+from attnlock.database.store import Release, marker_holds, target_environment
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, Target, canonical
 from attnlock.resolver.facts import Facts
 from attnlock.resolver.locations import Locations
@@ -141,16 +142,7 @@ class CandidateSource:
             self._cache[key] = [c for c in found if not self._is_excluded(c)]
         if key not in self._cache:
             self.rejections.setdefault(name, [])
-            if name == "torch":
-                found = self._torch()
-            elif name == "xformers":
-                found = self._xformers()
-            elif name == "flash-attn":
-                found = self._flash_attn()
-            elif name in _TORCH_COMPANIONS:
-                found = self._companion(name)
-            else:
-                found = self._generic(name, extras)
+            found = build_source(name)(self, name, extras)
             self._cache[key] = [c for c in found if not self._is_excluded(c)]
         return self._cache[key]
 
@@ -408,407 +400,45 @@ class CandidateSource:
         return (f"driver {driver} supports {supports}; {build} needs CUDA {variant.version} "
                 f"({variant.label} build){upgrade}")
 
-    # -- torch ----------------------------------------------------------------
 
-    def _pypi_variant(self, version: Version) -> CudaVariant | None:
-        """The CUDA variant of torch's default-index build on the target platform."""
-        plat = self._platform
-        if plat is not None and plat.os == "macos":
-            return CudaVariant("cpu")  # macOS builds of torch are CPU (MPS) builds: no CUDA on macOS
-        tv: TorchVariants | None = self.db.torch_variants(version)
-        if tv is None:
-            return None
-        if plat is not None and str(plat) in tv.pypi_by_platform:
-            return tv.pypi_by_platform[str(plat)]
-        if plat is None or str(plat) == "linux-x86_64":
-            return tv.pypi
-        return None  # not recorded for this platform: unknown
 
-    def _torch(self) -> list[Candidate]:
-        out: list[Candidate] = []
-        spec = self.target.torch
-        for rel in reversed(self.db.releases("torch")):
-            if spec is not None and not spec.contains(rel.version, prereleases=True):
-                self.reject("torch", f"torch {rel.version}", "torch-target", f"torch {rel.version} is outside --torch {spec}")
-                continue
-            if not self._release_ok(rel):
-                continue
-            tv = self.db.torch_variants(rel.version)
-            pypi = self._pypi_variant(rel.version)
-            plat = self._platform or Platform("linux", "x86_64")
-            builds: list[tuple[CudaVariant | None, str]] = [(pypi, "pypi")]
-            if tv is not None and plat.os in ("linux", "windows"):
-                rest = [v for v in tv.index if v != pypi]
-                cuda = sorted((v for v in rest if v.is_cuda), key=lambda v: v.version or Version("0"), reverse=True)
-                builds += [(v, "index") for v in cuda] + [(v, "index") for v in rest if not v.is_cuda]
-            for variant, source in builds:
-                label = None if source == "pypi" else variant.label if variant else None
-                build = f"torch {rel.version}+{label}" if label else f"torch {rel.version}" + (
-                    f" ({variant.label})" if variant else "")
-                if variant is None:
-                    if self.target.gpu is not None and self.target.cuda is None:
-                        # A GPU machine needs a CUDA build; an unrecorded default-index build may be a
-                        # CPU one (Windows' is), so the PyTorch index's CUDA builds are planned instead.
-                        self.reject("torch", build, "cuda",
-                                    f"the CUDA variant of {build} on {plat} is not recorded (it may be a CPU build); "
-                                    f"a GPU target takes a CUDA build from the PyTorch index")
-                        continue
-                    if self.target.driver is not None and self.target.cuda is None:
-                        self.reject("torch", build, "driver",
-                                    f"the CUDA variant of {build} on {plat} is not recorded, so it cannot be "
-                                    f"checked against driver {self.target.driver}")
-                        continue
-                    if self.target.cuda is not None:
-                        self.reject("torch", build, "cuda",
-                                    f"the CUDA variant of {build} on {plat} is not recorded; the target wants "
-                                    f"{self.target.cuda.label}")
-                        continue
-                elif not self._variant_ok(build, "torch", variant, rel.version):
-                    continue
-                out.append(self._torch_candidate(rel, variant, source, label, pypi))
-        return out
 
-    def _torch_candidate(self, rel: Release, variant: CudaVariant | None, source: str, label: str | None,
-                         pypi: CudaVariant | None) -> Candidate:
-        plat = self._platform or Platform("linux", "x86_64")
-        name = f"torch {rel.version}+{label}" if label else f"torch {rel.version}"
-        skip: list[str] = []
-        if variant != pypi:
-            # Requires-Dist was read from the default-index wheel; the CUDA library pins of other
-            # builds differ (cu118 builds pin -cu11 packages, CPU builds pin none, and need no triton).
-            skip = [n for n in self.known() if n.startswith("nvidia-") or n == "cuda-toolkit"]
-            if variant is not None and not variant.is_cuda:
-                skip.append("triton")
-        abi = self.db.torch_abi(rel.version, plat, "pypi" if source == "pypi" else "pytorch")
-        return Candidate(
-            name="torch", version=rel.version, label=label, source=source,
-            variant=variant.label if variant else None, cxx11abi=abi,
-            index=self.locations.index_url(variant.label) if source == "index" and variant else None,
-            lazy_deps=functools.partial(self._deps, rel, skip=skip, parent=name),
-            why=("the default-index build" + (f" ({variant.label})" if variant else "")) if source == "pypi"
-            else f"the {label} build from the PyTorch index",
-        )
 
-    # -- xformers -------------------------------------------------------------
 
-    def _xformers(self) -> list[Candidate]:
-        """Every build of every release (the compatibility model's list), each with the torch range
-        its ABI window serves, intersected with what the release's metadata admits (an installer
-        enforces Requires-Dist whatever the window says: 0.0.34 declares torch==2.10.0)."""
-        out: list[Candidate] = []
-        model = model_for(self.db)
-        torches = self._torch_versions()
-        for rel in reversed(self.db.releases("xformers")):
-            builds = model.xformers_builds(rel, self._platform, self._python)
-            if not builds:
-                cand = self._xformers_unbuilt(rel)
-                if cand is not None and self._release_ok(rel):
-                    out.append(cand)
-                continue
-            meta = self._torch_specs(rel, frozenset())
-            served = []
-            for b in builds:
-                spec = model.torch_range(b)
-                for m in meta:
-                    spec &= m
-                if any(spec.contains(v, prereleases=True) for v in torches):
-                    served.append((b, spec))
-            if not served or not self._release_ok(rel):
-                continue
-            for b, spec in sorted(served, key=_build_order):
-                cand = self._xformers_candidate(rel, b, spec, model.window(b))
-                if cand is not None:
-                    out.append(cand)
-        return out
 
-    def _xformers_candidate(self, rel: Release, b: KernelBuild, spec: SpecifierSet,
-                            window: AbiWindow | None) -> Candidate | None:
-        variant = CudaVariant.parse(b.variant) if b.variant else None
-        major_only = window is not None and window.cuda == "major"
-        where = f"the {b.index} index's build" if b.origin == "index" else "cpp_lib.json of the default-index wheel"
-        build = f"xformers {b.version}" + (f"+{b.index}" if b.origin == "index" else "")
-        if variant is not None and not self._variant_ok(build, "xformers", variant, Version(b.built_for.public),
-                                                        major_only=major_only):
-            return None
-        admitted = window.describe(b.built_for) if window is not None else "the exact-build rule"
-        parent = f"{build} (built for torch {b.built_for}; {admitted})"
-        req = Req("torch", spec, variant=None if major_only else b.variant,
-                  cuda_major=b.cuda_major if major_only else None, parent=parent)
-        return Candidate(
-            name="xformers", version=rel.version, label=b.label, source=b.origin, variant=b.variant,
-            index=self.locations.index_url(b.index) if b.origin == "index" and b.index else None,
-            deps=(req,), lazy_deps=functools.partial(self._deps, rel, skip=["torch"], parent=parent),
-            why=f"built for torch {b.built_for} ({where}); {admitted}", built_for=b.built_for,
-        )
 
-    def _xformers_unbuilt(self, rel: Release) -> Candidate | None:
-        """A release without build info or index record (pure-Python dev builds): Requires-Dist is all there is."""
-        desc = f"xformers {rel.version}"
-        req = rel.requirement_on("torch", self._platform, self._python)
-        torch_req = _req(req, desc) if req is not None else None
-        if torch_req is not None and not any(torch_req.specifier.contains(v, prereleases=True)
-                                             for v in self._torch_versions()):
-            return None
-        return Candidate("xformers", rel.version, None, "pypi", deps=(torch_req,) if torch_req else (),
-                         lazy_deps=functools.partial(self._deps, rel, skip=["torch"], parent=desc),
-                         why="Requires-Dist (no build info recorded)")
 
-    # -- flash-attn -----------------------------------------------------------
 
-    def _flash_attn(self) -> list[Candidate]:
-        out: list[Candidate] = []
-        py = self._python.cp_tag if self._python is not None else None
-        plat = str(self._platform) if self._platform is not None else None
-        archs_of: dict[str, dict[str, list[str]]] = {}
-        for rec in reversed(self.db.curated_records("flash_attn", "release")):  # newest first
-            if canonical(str(rec.get("package", "flash-attn"))) != "flash-attn":
-                continue
-            version = rec.get("version")
-            if isinstance(rec.get("archs_by_cuda"), dict):
-                archs_of[str(version)] = rec["archs_by_cuda"]
-            if rec.get("matrix") == "unknown":
-                self.reject("flash-attn", f"flash-attn {version}", "unknown",
-                            f"flash-attn {version}'s prebuilt wheels are not recorded (its release matrix is unknown)")
-            elif plat is not None and plat not in rec.get("platforms", ["linux-x86_64"]):
-                self.reject("flash-attn", f"flash-attn {version}", "platform",
-                            f"flash-attn {version} has no prebuilt wheel for {plat}")
-            elif py is not None and py not in rec.get("python", []):
-                self.reject("flash-attn", f"flash-attn {version}", "python",
-                            f"flash-attn {version} has no prebuilt wheel for Python {self._python}")
-        # A wheel serves the torch releases of its ABI window (a torch2.10 wheel serves 2.10-2.12):
-        # keep the wheels whose window holds some torch the target allows.
-        model = model_for(self.db)
-        torches = self._torch_versions()
-        built_minors = {w.torch_minor for w in self.db.flash_attn_wheels_for("flash-attn", plat, py, None)}
-        served = {m: model.torch_minors_served(m) for m in built_minors}
-        minors = frozenset(m for m, rng in served.items() if any(rng.contains(v, prereleases=True) for v in torches))
-        wheels = self.db.flash_attn_wheels_for("flash-attn", plat, py, minors)
-        seen: set[tuple[Version, str]] = set()
-        by_version: dict[Version, list[Candidate]] = {}
-        gpu_ok: dict[Version, bool] = {}
-        releases: dict[Version, Release | None] = {}
-        for w in sorted(wheels, key=lambda w: (w.version, w.python), reverse=True):
-            if w.torch_minor not in minors:
-                continue
-            if w.version not in gpu_ok:
-                gpu_ok[w.version] = self._gpu_ok_for_kernel("flash-attn", w.version)
-            if not gpu_ok[w.version] or (w.version, w.local_label) in seen or (
-                    w.version.is_prerelease and "flash-attn" not in self.allow_pre):
-                continue
-            sass = archs_of.get(str(w.version), {}).get(w.cuda)
-            if self.target.gpu is not None and isinstance(sass, list) and sass:
-                archs = [ComputeCapability.parse(a) for a in sass if isinstance(a, str)]
-                if archs and not _arch_runs(archs, self.target.gpu):
-                    self.reject("flash-attn", f"flash-attn {w.version}+{w.local_label}", "gpu",
-                                f"flash-attn {w.version} wheels for {w.cuda} have no kernels for {self.target.gpu}"
-                                f"{self._gpu_suffix()} (built for {', '.join(str(a) for a in archs)})")
-                    continue
-            seen.add((w.version, w.local_label))
-            build = f"flash-attn {w.version}+{w.local_label}"
-            major = _cuda_major(w.cuda)
-            parent = f"{build} ({w.filename})"
-            if w.version not in releases:
-                releases[w.version] = self.db.release("flash-attn", w.version)
-            rel = releases[w.version]
-            by_version.setdefault(w.version, []).append(Candidate(
-                name="flash-attn", version=w.version, label=w.local_label, source="url",
-                built_for=Version(f"{w.torch_minor}+{w.cuda}"),
-                url=self.locations.wheel_url(w.url), cxx11abi=w.cxx11abi,
-                deps=(Req("torch", served[w.torch_minor], cuda_major=major, cxx11abi=w.cxx11abi,
-                          parent=parent),),
-                lazy_deps=functools.partial(self._deps, rel, skip=["torch"], parent=parent) if rel else None,
-                why=f"the prebuilt wheel for torch {w.torch_minor}, CUDA {major}, "
-                    f"cxx11abi={'TRUE' if w.cxx11abi else 'FALSE'}, {w.python}"
-                    + (f"; serves torch {served[w.torch_minor]} ({_window_words(model, w.torch_minor)})"
-                       if str(served[w.torch_minor]) != f"=={w.torch_minor}.*" else ""),
-            ))
-        for version in sorted(by_version, reverse=True):
-            # Within a release prefer the newest CUDA label; ABI order does not matter (torch decides).
-            out.extend(sorted(by_version[version], key=lambda c: c.label or "", reverse=True))
-        if "flash-attn" in self.allow_build:
-            for rel in reversed(self.db.releases("flash-attn")):
-                if not self._release_ok(rel, need_wheel=False) or not self._gpu_ok_for_kernel("flash-attn", rel.version):
-                    continue
-                rec = rel.metadata[0] if rel.metadata else None
-                out.append(Candidate(
-                    name="flash-attn", version=rel.version, label=None, source="sdist",
-                    deps=self._deps(rel, parent=f"flash-attn {rel.version} (sdist)"),
-                    why="built from the sdist on the target (--allow-build flash-attn)",
-                    requires_dist=rec.requires_dist if rec else (),
-                ))
-        elif self.db.releases("flash-attn"):
-            self.reject("flash-attn", "flash-attn (sdist)", "sdist",
-                        "flash-attn's releases on the index are sdists only; attnlock never plans a build "
-                        "unless asked (--allow-build flash-attn)")
-        return out
 
-    def _gpu_ok_for_kernel(self, package: str, version: Version) -> bool:
-        gpu = self.target.gpu
-        if gpu is None:
-            return True
-        for rec in self.db.curated_records("flash_attn", "requirement"):
-            if canonical(str(rec.get("package", ""))) != package:
-                continue
-            try:
-                if not SpecifierSet(str(rec.get("versions", ""))).contains(version, prereleases=True):
-                    continue
-            except ValueError:
-                continue
-            lo, hi = rec.get("min_compute_capability"), rec.get("max_compute_capability")
-            low = ComputeCapability.parse(str(lo)) if lo else None
-            high = ComputeCapability.parse(str(hi)) if hi else None
-            if (low is not None and gpu < low) or (high is not None and gpu > high):
-                need = f"{low}+" if low is not None else f"≤ {high}"
-                if low is not None and high is not None:
-                    need = f"{low} … {high}"
-                self.reject(package, f"{package} {version}", "gpu",
-                            f"{_series(package, str(rec.get('versions')))} needs {need}; this GPU is "
-                            f"{gpu}{self._gpu_suffix()}")
-                return False
-        return True
 
-    # -- torchvision / torchaudio ---------------------------------------------
 
-    def _companion(self, name: str) -> list[Candidate]:
-        out: list[Candidate] = []
-        # Releases without an exact torch pin come last: a pinned pairing is a checked fact.
-        unpinned: list[Candidate] = []
-        torches = self._torch_versions()
-        for rel in reversed(self.db.releases(name)):
-            every = self._deps(rel, parent=f"{name} {rel.version}")
-            treq = next((d for d in every if d.name == "torch"), None)
-            pinned = _exact(treq.specifier) if treq is not None else None
-            if pinned is not None and pinned not in torches:
-                continue  # paired with a torch the target rules out
-            if not self._release_ok(rel):
-                continue
-            base = tuple(d for d in every if d.name != "torch")
-            if pinned is None:
-                # No recorded torch pin (torchaudio 2.11.0's metadata): a default-index wheel, so
-                # only beside the default-index torch.
-                deps = base + ((replace(treq, source="pypi") if treq is not None
-                                else Req("torch", parent=f"{name} {rel.version}", source="pypi")),)
-                why = "Requires-Dist" if treq is not None else (
-                    "declares no torch requirement, so attnlock cannot check it against the planned torch; "
-                    "no release pinned to that torch fits")
-                unpinned.append(Candidate(name, rel.version, None, "pypi", deps=deps, why=why))
-                continue
-            if pinned not in self._torch_versions():
-                continue
-            pypi = self._pypi_variant(pinned)
-            parent = f"{name} {rel.version} (pairs with torch {pinned})"
-            if pypi is None or self.target.cuda is None or pypi == self.target.cuda:
-                out.append(Candidate(
-                    name, rel.version, None, "pypi", variant=pypi.label if pypi else None,
-                    # The default-index build of the companion pairs with the default-index torch:
-                    # a torch+cuXXX from the PyTorch index needs the companion's +cuXXX build.
-                    deps=base + (Req("torch", SpecifierSet(f"=={pinned}"), variant=pypi.label if pypi else None,
-                                     parent=parent, source="pypi"),),
-                    why=f"pairs with torch {pinned}" + (f" ({pypi.label})" if pypi else "")))
-            tv = self.db.torch_variants(pinned)
-            plat = self._platform or Platform("linux", "x86_64")
-            if tv is None or plat.os not in ("linux", "windows"):
-                continue
-            # The torch build order: CUDA variants newest first, then the rest (a CPU build listed
-            # first would drag torch to it during backtracking).
-            ordered = sorted((v for v in tv.index if v.is_cuda), key=lambda v: v.version or Version("0"),
-                             reverse=True) + [v for v in tv.index if not v.is_cuda]
-            for variant in ordered:
-                if variant == pypi:
-                    continue
-                build = f"{name} {rel.version}+{variant.label}"
-                if self.target.cuda is not None and variant != self.target.cuda:
-                    continue
-                if not self._variant_ok(build, name, variant, pinned):
-                    continue
-                out.append(Candidate(
-                    name, rel.version, variant.label, "index", variant=variant.label,
-                    index=self.locations.index_url(variant.label),
-                    deps=base + (Req("torch", SpecifierSet(f"=={pinned}"), variant=variant.label,
-                                     parent=f"{build} (pairs with torch {pinned}+{variant.label})"),),
-                    why=f"the {variant.label} build from the PyTorch index, paired with torch {pinned}+{variant.label}",
-                ))
-        return out + unpinned
 
-    # -- everything else ------------------------------------------------------
 
-    def _generic(self, name: str, extras: frozenset[str]) -> list[Candidate]:
-        """Releases newest first; for a package that pairs with torch (some release declares a torch
-        requirement: unsloth), those whose metadata admits a torch explicitly come before those that
-        declare none, and each release is bounded to the torch minors that existed when it was
-        uploaded — a release uploaded before torch X.Y cannot have been made for it (unless the user
-        pins the release)."""
-        out: list[Candidate] = []
-        silent: list[Candidate] = []
-        may_build = name in self.allow_build
-        torches = self._torch_versions() if "torch" in self.known() else None
-        releases = self.db.releases(name)
-        # Pairs with torch: a recent release requires torch itself (not only under an extra: triton's
-        # test extra names torch, but torch requires triton, not the reverse).
-        pairs = torches is not None and name != "torch" and name not in self.user_pinned and any(
-            self._mentions_torch(rel, frozenset()) for rel in releases[-5:])
-        for rel in reversed(releases):
-            if torches is not None and not self._torch_fits(rel, torches, extras):
-                continue  # its torch range misses every torch the target allows (unsloth: most releases)
-            era: Req | None = None
-            if pairs:
-                era = self._torch_era(rel)
-                if era is not None and torches is not None and not any(era.specifier.contains(v) for v in torches):
-                    self.reject(name, f"{name} {rel.version}", "torch-era", f"{era.parent}")
-                    continue
-            if not self._release_ok(rel, need_wheel=not may_build):
-                continue
-            if name == "jax" and "jaxlib" in self.known() and not any(
-                    d.name == "jaxlib" for d in self._deps(rel, extras, parent="")):
-                # jax runs on jaxlib; releases that reach it only through an extra (0.4.21's [cpu])
-                # would install a jax that cannot import.
-                self.reject(name, f"jax {rel.version}", "platform",
-                            f"jax {rel.version}{'[' + ','.join(sorted(extras)) + ']' if extras else ''} "
-                            f"requires no jaxlib on {self._target_words()}")
-                continue
-            sdist = not self.db.wheel_ok(rel, self._platform, self._python)
-            explicit = not pairs or self._mentions_torch(rel, extras)
-            (out if explicit else silent).append(Candidate(
-                name, rel.version, None, "sdist" if sdist else "pypi", extras=extras,
-                deps=(era,) if era is not None else (),
-                lazy_deps=functools.partial(self._deps, rel, extras, parent=f"{name} {rel.version}"),
-                why=("Requires-Dist of the release" if explicit else
-                     "declares no torch requirement; bounded to the torch releases that existed when it was uploaded")
-                if not sdist else "built from the sdist (--allow-build)",
-                requires_dist=rel.metadata[0].requires_dist if sdist and rel.metadata else (),
-            ))
-        return out + silent
 
-    def _mentions_torch(self, rel: Release, extras: frozenset[str] | None = None) -> bool:
-        """Whether ``rel``'s metadata has a torch requirement (with ``extras``: one that applies on the
-        target with those extras; without: under any extra or marker)."""
-        rec = rel.metadata_for(self._platform)
-        if rec is None:
-            return False
-        if extras is None:
-            return any((m := _NAME.match(t)) is not None and _canonical(m.group(1)) == "torch"
-                       for t in rec.requires_dist)
-        return bool(self._torch_specs(rel, extras))
 
-    def _torch_era(self, rel: Release) -> Req | None:
-        """``torch<X.(Y+1)``: the torch minors released before ``rel`` was uploaded (None: unknown)."""
-        if not rel.upload_time:
-            return None
-        firsts: dict[tuple[int, int], str] = self.__dict__.get("_torch_minor_firsts") or {}
-        if not firsts:
-            for t in self.db.releases("torch"):
-                if t.upload_time and not t.version.is_prerelease:
-                    key = (t.version.major, t.version.minor)
-                    if key not in firsts or t.upload_time < firsts[key]:
-                        firsts[key] = t.upload_time
-            self.__dict__["_torch_minor_firsts"] = firsts
-        before = [k for k, when in firsts.items() if when <= rel.upload_time]
-        if not before or len(before) == len(firsts):
-            return None
-        major, minor = max(before)
-        return Req("torch", SpecifierSet(f"<{major}.{minor + 1}"),
-                   parent=f"{rel.package} {rel.version} (uploaded {rel.upload_time[:10]}, before torch "
-                          f"{major}.{minor + 1} existed)")
+
+
+# ------------------------------------------------------------------ per-package sources
+
+
+class BuildSource(Protocol):
+    """Makes the candidates of one package for a :class:`CandidateSource` (its target, filters, rejections)."""
+
+    def __call__(self, src: CandidateSource, name: str, extras: frozenset[str], /) -> list[Candidate]: ...
+
+
+def build_source(name: str) -> BuildSource:
+    """The source of ``name``'s builds: torch, xformers, flash-attn and the torch companions have their
+    own (:mod:`attnlock.resolver.sources`); every other package is read from its releases."""
+    from attnlock.resolver.sources import companions, flash_attn, generic, torch, xformers
+
+    table: dict[str, BuildSource] = {
+        "torch": lambda src, _n, _e: torch.torch_candidates(src),
+        "xformers": lambda src, _n, _e: xformers.xformers_candidates(src),
+        "flash-attn": lambda src, _n, _e: flash_attn.flash_attn_candidates(src),
+        **{c: (lambda src, n, _e: companions.companion_candidates(src, n)) for c in _TORCH_COMPANIONS},
+    }
+    return table.get(name, generic.generic_candidates)
 
 
 # ------------------------------------------------------------------ helpers

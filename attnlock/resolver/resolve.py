@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
@@ -19,70 +18,16 @@ from attnlock.resolver.candidates import Candidate, CandidateSource
 from attnlock.resolver.facts import facts_for
 from attnlock.resolver.locations import DatabaseLocations, Locations
 from attnlock.resolver.requirement import Cut, Req
-
-
-
-def covered(db: Database) -> tuple[str, ...]:
-    """The packages `generate` plans by default, in plan order: ``refresh.toml [covered] packages``."""
-    raw = facts_for(db).curated_raw("refresh").get("covered", {})
-    names = raw.get("packages") if isinstance(raw, dict) else None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        from attnlock.errors import DataError
-
-        raise DataError("the database does not say which packages generate covers",
-                        path=str(db.root / "curated" / "refresh.toml"),
-                        hint='add [covered] packages = ["torch", ...] (data/SCHEMA.md)')
-    return tuple(canonical(n) for n in names)
+from attnlock.resolver.wanted import Wanted, covered, torch_target
 
 _MAX_ROUNDS = 5000
 _MAX_BRANCHES = 64  # resolutions one known-bad search may run
 
 
-@dataclass(frozen=True)
-class Wanted:
-    """One package the user asked for, with an optional range (``xformers==0.0.27``)."""
-
-    name: str
-    specifier: SpecifierSet
-    extras: frozenset[str] = frozenset()
-
-    @classmethod
-    def parse(cls, text: str) -> Wanted:
-        try:
-            req = Requirement(text.strip())
-        except InvalidRequirement:
-            raise UsageError(f"malformed package {text!r} in --with",
-                             hint="write names, optionally with a range: torch,xformers==0.0.27") from None
-        if req.url or req.marker:
-            raise UsageError(f"--with takes names and ranges, not URLs or markers: {text!r}")
-        return cls(canonical(req.name), req.specifier, frozenset(canonical(e) for e in req.extras))
 
 
-def parse_with(text: str | Sequence[str] | None) -> tuple[Wanted, ...] | None:
-    """``--with torch,xformers==0.0.27`` → wanted packages; None/empty means the default set."""
-    if text is None:
-        return None
-    items = [text] if isinstance(text, str) else list(text)
-    parts = [p for item in items for p in re.split(r",(?![^\[]*\])", item) if p.strip()]
-    if not parts:
-        return None
-    return tuple(Wanted.parse(p) for p in parts)
 
 
-def torch_target(target: Target) -> tuple[SpecifierSet | None, str | None]:
-    """The target's torch range with any local label moved out: ``==2.3.1+cu118`` → (==2.3.1, cu118)."""
-    if target.torch is None:
-        return None, target.cuda.label if target.cuda else None
-    variant = target.cuda.label if target.cuda else None
-    specs = []
-    for s in target.torch:
-        m = re.fullmatch(r"([^+]+)\+(.+)", s.version)
-        if m and s.operator in ("==", "==="):
-            specs.append(f"=={m.group(1)}")
-            variant = m.group(2).lower()
-        else:
-            specs.append(str(s))
-    return SpecifierSet(",".join(specs)), variant
 
 
 def resolve(
@@ -486,11 +431,13 @@ class _Session:
         excluded = list(applied)
         notes = list(notes)
         for hit in model_for(self.db).known_bad_hits(installed_of(result), gpu=self.target.gpu,
-                                                     platform=self.target.platform, allow=self.allow_known_bad):
+                                                     platform=self.target.platform):
             kb = hit.record
             if hit.definite:
                 # Only a reported (unconfirmed) record or an --allow-known-bad one can be planned into.
-                what = "reported broken (unconfirmed)" if not kb.confirmed else "known bad"
+                what = ("reported broken (unconfirmed)" if not kb.confirmed else
+                        f"known bad, planned because --allow-known-bad {kb.id}" if kb.id in self.allow_known_bad
+                        else "known bad")
                 note = f"warning: this plan is {kb.words()}, {what}: {kb.reason}" + (
                     f" ({kb.evidence})" if kb.evidence else "")
             else:
@@ -628,7 +575,12 @@ class _Impossible(Exception):
 
 def _run(source: CandidateSource, roots: Sequence[Req]) -> dict[str, Candidate]:
     """One resolvelib run; the mapping of chosen candidates, or :class:`_Impossible` with causes."""
-    from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
+    from resolvelib import (
+        BaseReporter,
+        ResolutionImpossible,
+        ResolutionTooDeep,
+        Resolver,
+    )
 
     from attnlock.resolver.provider import Provider
 

@@ -103,7 +103,8 @@ def _collect(active: Sequence[Entry], known: frozenset[str]) -> _Wanted | None:
 def _judge(iset: InstallSet, env: Env, target: Target, db: Database) -> list[Finding]:
     from attnlock.compat import model_for
     from attnlock.resolver import resolve
-    from attnlock.resolver.resolve import Wanted, installed_of_plan
+    from attnlock.resolver.resolve import installed_of_plan
+    from attnlock.resolver.wanted import Wanted
     from attnlock.resolver.candidates import known_packages
 
     w = _collect(iset.active(env), known_packages(db))

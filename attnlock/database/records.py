@@ -1,0 +1,364 @@
+"""The database's record types: distribution files, METADATA records, releases, and the curated facts the store parses.
+
+Strings are parsed lazily and once (Requires-Dist is screened by name before parsing), so the fast
+paths pay only for what they touch.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.tags import Tag
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import Version
+
+from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, canonical
+
+
+# ------------------------------------------------------------------ records
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing ``db validate`` found wrong: the file, the key, what is wrong."""
+
+    file: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: {self.message}"
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A distribution file of a release as the index lists it."""
+
+    filename: str
+    size: int | None = None
+    sha256: str | None = None
+    requires_python: str | None = None
+
+    @property
+    def is_wheel(self) -> bool:
+        return self.filename.endswith(".whl")
+
+    @functools.cached_property
+    def tags(self) -> frozenset[Tag]:
+        """The wheel's tags; empty for an sdist or an unparsable name."""
+        if not self.is_wheel:
+            return frozenset()
+        try:
+            return parse_wheel_filename(self.filename)[3]
+        except InvalidWheelFilename:
+            return frozenset()
+
+    def runs_on(self, platform: Platform | None, python: PythonVersion | None) -> bool:
+        """Whether this wheel installs on ``platform`` under CPython ``python`` (None = any)."""
+        if not self.is_wheel:
+            return False
+        for tag in self.tags:
+            if platform is not None and not platform.matches_wheel_platform(tag.platform):
+                continue
+            if python is not None and not _python_tag_ok(tag, python):
+                continue
+            return True
+        return False
+
+
+def _python_tag_ok(tag: Tag, python: PythonVersion) -> bool:
+    interp, abi = tag.interpreter, tag.abi
+    m = re.fullmatch(r"(cp|py)(\d)(\d*)", interp)
+    if not m:
+        return False
+    kind, major, minor = m.group(1), int(m.group(2)), m.group(3)
+    if major != python.major:
+        return False
+    if kind == "cp" and abi != "abi3":
+        if abi.endswith("t"):  # free-threaded builds are not a CPython X.Y default interpreter
+            return False
+        # cp310-cp310 and cp310-none (torch's macOS wheels): that CPython only, as packaging's
+        # cpython_tags() list them (cpXY-none only for the running XY).
+        return minor != "" and int(minor) == python.minor
+    if minor == "":
+        return True
+    # cp39-abi3 / py39-none: that Python or newer.
+    return int(minor) <= python.minor
+
+
+# The leading project name of a Requires-Dist string (PEP 508), read without parsing it.
+_REQ_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+# A marker that is exactly ``extra == "X"`` at the end of a string with no URL: true only when X is
+# asked for, so such a line needs no parsing when it is not (unsloth lists ~450 of them per release).
+_ONLY_EXTRA = re.compile(r"""^[^@;]*;\s*extra\s*==\s*(?:"([^"]*)"|'([^']*)')\s*$""")
+# ``M and extra == "X"``: false without X as long as M has no top-level ``or`` (``and`` binds tighter).
+_AND_EXTRA = re.compile(r"""^[^@;]*;(.*)\band\s+extra\s*==\s*(?:"([^"]*)"|'([^']*)')\s*$""", re.DOTALL)
+_QUOTED = re.compile(r""""[^"]*"|'[^']*'""")
+_GROUP = re.compile(r"\([^()]*\)")
+_OR = re.compile(r"\bor\b")
+
+
+def _extra_required(text: str) -> tuple[str | None, bool]:
+    """(the extra a Requires-Dist string's marker requires, whether that is all the marker says), read without parsing.
+
+    (None, False) when the marker does not plainly require one extra; parsing then decides.
+    """
+    m = _ONLY_EXTRA.match(text)
+    if m:
+        return canonical(m.group(1) if m.group(1) is not None else m.group(2)), True
+    m = _AND_EXTRA.match(text)
+    if m is None:
+        return None, False
+    rest = _QUOTED.sub("", m.group(1))
+    while True:  # drop parenthesised groups, innermost first: what remains is the top level
+        inner = _GROUP.sub("", rest)
+        if inner == rest:
+            break
+        rest = inner
+    if _OR.search(rest):
+        return None, False
+    return canonical(m.group(2) if m.group(2) is not None else m.group(3)), False
+
+
+@functools.lru_cache(maxsize=16384)
+def _screen_line(text: str) -> tuple[str | None, str | None, bool]:
+    """A Requires-Dist string's canonical leading name (None if unreadable), the extra its marker
+    requires and whether that is the whole marker (:func:`_extra_required`); memoised, as releases
+    repeat their lines (unsloth: 88,882 strings, 1,643 distinct)."""
+    m = _REQ_NAME.match(text)
+    extra, whole = _extra_required(text) if "extra" in text else (None, False)
+    return (canonical(m.group(1)) if m else None, extra, whole)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_requirement(text: str) -> Requirement | None:
+    """``Requirement(text)``, or None when invalid; memoised (releases repeat their lines)."""
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None  # db validate reports it
+
+
+@dataclass(frozen=True)
+class MetadataRecord:
+    """Requires-Dist / Requires-Python read from one wheel, standing for some platform families.
+
+    Strings are parsed lazily, one at a time, and each at most once per record, so asking for
+    the requirements on one package or without extras parses only the lines that can apply.
+    """
+
+    source: str
+    platforms: tuple[str, ...]
+    requires_dist: tuple[str, ...]
+    requires_python: str | None = None
+
+    @functools.cached_property
+    def _screen(self) -> tuple[tuple[str | None, str | None, bool], ...]:
+        """Per string: what :func:`_screen_line` reads from it."""
+        return tuple(map(_screen_line, self.requires_dist))
+
+    @functools.cached_property
+    def _objects(self) -> dict[int, Requirement | None]:
+        return {}
+
+    def _requirement(self, i: int) -> Requirement | None:
+        cache = self._objects
+        if i not in cache:
+            cache[i] = _parse_requirement(self.requires_dist[i])
+        return cache[i]
+
+    @functools.cached_property
+    def parsed(self) -> tuple[Requirement, ...]:
+        """Every valid Requires-Dist entry (invalid ones are left to ``db validate``)."""
+        return tuple(r for i in range(len(self.requires_dist)) if (r := self._requirement(i)) is not None)
+
+    def applicable(self, env: Mapping[str, str], extras: Iterable[str] = (),
+                   name: str | None = None) -> tuple[Requirement, ...]:
+        """The entries whose marker holds in ``env`` (with any of ``extras``), optionally only those naming ``name``.
+
+        Strings are screened before parsing: by their leading name when ``name`` is given, and a
+        marker that requires an extra (``extra == "X"``, ``M and extra == "X"``) is false without
+        parsing when that extra is not asked for.
+        """
+        want = canonical(name) if name is not None else None
+        asked = {""} | {canonical(e) for e in extras}
+        out = []
+        for i, (lead, extra, whole) in enumerate(self._screen):
+            if want is not None and lead is not None and lead != want:
+                continue
+            if extra is not None and extra not in asked:
+                continue
+            req = self._requirement(i)
+            if req is None:
+                continue
+            if want is not None and canonical(req.name) != want:
+                continue
+            if not whole and not marker_holds(req.marker, env, extras):
+                continue
+            out.append(req)
+        return tuple(out)
+
+
+def target_environment(platform: Platform | None, python: PythonVersion | None) -> dict[str, str]:
+    """A full PEP 508 marker environment for a target (linux-x86_64 / 3.12 where unknown)."""
+    return dict(_target_environment(platform, python))
+
+
+@functools.lru_cache(maxsize=256)
+def _target_environment(platform: Platform | None, python: PythonVersion | None) -> dict[str, str]:
+    plat = platform or Platform("linux", "x86_64")
+    py = python or PythonVersion(3, 12)
+    env = {
+        "implementation_name": "cpython",
+        "implementation_version": f"{py.major}.{py.minor}.0",
+        "platform_python_implementation": "CPython",
+        "platform_release": "",
+        "platform_version": "",
+        "python_version": f"{py.major}.{py.minor}",
+        "python_full_version": f"{py.major}.{py.minor}.0",
+        "extra": "",
+    }
+    env.update(plat.marker_environment())
+    return env
+
+
+def marker_holds(marker: Marker | None, env: Mapping[str, str], extras: Iterable[str] = ()) -> bool:
+    """Evaluate a requirement marker for ``env``; with ``extras``, true if any extra makes it true."""
+    if marker is None:
+        return True
+    choices = [""] + [canonical(e) for e in extras]
+    for extra in choices:
+        e = dict(env)
+        e["extra"] = extra
+        try:
+            if marker.evaluate(e):
+                return True
+        except (UndefinedComparison, UndefinedEnvironmentName, InvalidMarker):
+            return False
+    return False
+
+
+@dataclass(frozen=True)
+class Release:
+    """One release of a package on the index, with what its files' metadata say."""
+
+    package: str
+    version: Version
+    yanked: bool
+    requires_python: SpecifierSet | None
+    files: tuple[FileInfo, ...]
+    metadata: tuple[MetadataRecord, ...]
+    build_info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    upload_time: str | None = None
+
+    def wheels(self) -> tuple[FileInfo, ...]:
+        return tuple(f for f in self.files if f.is_wheel)
+
+    def has_wheel_for(self, platform: Platform | None, python: PythonVersion | None) -> bool:
+        return any(f.runs_on(platform, python) for f in self.files)
+
+    def python_ok(self, python: PythonVersion | None) -> bool:
+        if python is None or self.requires_python is None:
+            return True
+        return self.requires_python.contains(Version(f"{python.major}.{python.minor}.0"), prereleases=True)
+
+    def metadata_for(self, platform: Platform | None) -> MetadataRecord | None:
+        """The METADATA record read from a wheel of ``platform``'s family, else the best stand-in."""
+        if not self.metadata:
+            return None
+        key = str(platform) if platform is not None else "linux-x86_64"
+        for rec in self.metadata:
+            if key in rec.platforms:
+                return rec
+        for rec in self.metadata:
+            if "any" in rec.platforms:
+                return rec
+        for rec in self.metadata:
+            if "linux-x86_64" in rec.platforms:
+                return rec
+        return self.metadata[0]
+
+    def requirements(
+        self,
+        platform: Platform | None = None,
+        python: PythonVersion | None = None,
+        extras: Iterable[str] = (),
+    ) -> tuple[Requirement, ...]:
+        """Requires-Dist that applies on the target (markers judged for it)."""
+        rec = self.metadata_for(platform)
+        if rec is None:
+            return ()
+        return rec.applicable(_target_environment(platform, python), tuple(extras))
+
+    def requirement_on(self, name: str, platform: Platform | None = None,
+                       python: PythonVersion | None = None) -> Requirement | None:
+        """The Requires-Dist entry naming ``name`` on the target, if any."""
+        rec = self.metadata_for(platform)
+        if rec is None:
+            return None
+        found = rec.applicable(_target_environment(platform, python), (), name=name)
+        return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """A GPU model and its compute capability."""
+
+    name: str
+    compute_capability: ComputeCapability
+    aliases: tuple[str, ...] = ()
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Toolkit:
+    """A CUDA toolkit release: driver floors and targetable architectures."""
+
+    version: Version
+    linux_driver_min: Version | None
+    windows_driver_min: Version | None
+    linux_driver_min_compat: Version | None
+    archs: tuple[ComputeCapability, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class TorchVariants:
+    """Which builds of a torch release exist: PyPI default and PyTorch-index labels."""
+
+    pypi: CudaVariant | None
+    index: tuple[CudaVariant, ...]
+    source: str
+    pypi_by_platform: Mapping[str, CudaVariant | None] = field(default_factory=dict)  # None: "unknown"
+
+
+@dataclass(frozen=True)
+class FlashAttnWheel:
+    """One prebuilt flash-attn wheel published outside the package index."""
+
+    package: str
+    version: Version
+    torch_minor: str  # "2.3"
+    cuda: str  # as in the file name: "cu122", "cu12"
+    cxx11abi: bool
+    python: str  # "cp310"
+    platform: str  # "linux-x86_64"
+    url: str
+    source: str
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def local_label(self) -> str:
+        return f"{self.cuda}torch{self.torch_minor}cxx11abi{'TRUE' if self.cxx11abi else 'FALSE'}"
+
+

@@ -1,0 +1,1 @@
+"""Per-package candidate sources behind one protocol (:class:`attnlock.resolver.candidates.BuildSource`)."""

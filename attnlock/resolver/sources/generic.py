@@ -1,0 +1,88 @@
+"""Every other package: releases newest first, bounded to the torch era of their upload where they pair with torch."""
+
+from __future__ import annotations
+
+import functools
+
+from packaging.specifiers import SpecifierSet
+
+from attnlock.database.store import Release
+from attnlock.resolver.candidates import (Candidate, CandidateSource, _canonical, _NAME)
+from attnlock.resolver.requirement import Req
+
+
+def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str]) -> list[Candidate]:
+    """Releases newest first; for a package that pairs with torch (some release declares a torch
+    requirement: unsloth), those whose metadata admits a torch explicitly come before those that
+    declare none, and each release is bounded to the torch minors that existed when it was
+    uploaded — a release uploaded before torch X.Y cannot have been made for it (unless the user
+    pins the release)."""
+    out: list[Candidate] = []
+    silent: list[Candidate] = []
+    may_build = name in self.allow_build
+    torches = self._torch_versions() if "torch" in self.known() else None
+    releases = self.db.releases(name)
+    # Pairs with torch: a recent release requires torch itself (not only under an extra: triton's
+    # test extra names torch, but torch requires triton, not the reverse).
+    pairs = torches is not None and name != "torch" and name not in self.user_pinned and any(
+        mentions_torch(self, rel, frozenset()) for rel in releases[-5:])
+    for rel in reversed(releases):
+        if torches is not None and not self._torch_fits(rel, torches, extras):
+            continue  # its torch range misses every torch the target allows (unsloth: most releases)
+        era: Req | None = None
+        if pairs:
+            era = _torch_era(self, rel)
+            if era is not None and torches is not None and not any(era.specifier.contains(v) for v in torches):
+                self.reject(name, f"{name} {rel.version}", "torch-era", f"{era.parent}")
+                continue
+        if not self._release_ok(rel, need_wheel=not may_build):
+            continue
+        if name == "jax" and "jaxlib" in self.known() and not any(
+                d.name == "jaxlib" for d in self._deps(rel, extras, parent="")):
+            # jax runs on jaxlib; releases that reach it only through an extra (0.4.21's [cpu])
+            # would install a jax that cannot import.
+            self.reject(name, f"jax {rel.version}", "platform",
+                        f"jax {rel.version}{'[' + ','.join(sorted(extras)) + ']' if extras else ''} "
+                        f"requires no jaxlib on {self._target_words()}")
+            continue
+        sdist = not self.db.wheel_ok(rel, self._platform, self._python)
+        explicit = not pairs or mentions_torch(self, rel, extras)
+        (out if explicit else silent).append(Candidate(
+            name, rel.version, None, "sdist" if sdist else "pypi", extras=extras,
+            deps=(era,) if era is not None else (),
+            lazy_deps=functools.partial(self._deps, rel, extras, parent=f"{name} {rel.version}"),
+            why=("Requires-Dist of the release" if explicit else
+                 "declares no torch requirement; bounded to the torch releases that existed when it was uploaded")
+            if not sdist else "built from the sdist (--allow-build)",
+            requires_dist=rel.metadata[0].requires_dist if sdist and rel.metadata else (),
+        ))
+    return out + silent
+def mentions_torch(self: CandidateSource, rel: Release, extras: frozenset[str] | None = None) -> bool:
+    """Whether ``rel``'s metadata has a torch requirement (with ``extras``: one that applies on the
+    target with those extras; without: under any extra or marker)."""
+    rec = rel.metadata_for(self._platform)
+    if rec is None:
+        return False
+    if extras is None:
+        return any((m := _NAME.match(t)) is not None and _canonical(m.group(1)) == "torch"
+                   for t in rec.requires_dist)
+    return bool(self._torch_specs(rel, extras))
+def _torch_era(self: CandidateSource, rel: Release) -> Req | None:
+    """``torch<X.(Y+1)``: the torch minors released before ``rel`` was uploaded (None: unknown)."""
+    if not rel.upload_time:
+        return None
+    firsts: dict[tuple[int, int], str] = self.__dict__.get("_torch_minor_firsts") or {}
+    if not firsts:
+        for t in self.db.releases("torch"):
+            if t.upload_time and not t.version.is_prerelease:
+                key = (t.version.major, t.version.minor)
+                if key not in firsts or t.upload_time < firsts[key]:
+                    firsts[key] = t.upload_time
+        self.__dict__["_torch_minor_firsts"] = firsts
+    before = [k for k, when in firsts.items() if when <= rel.upload_time]
+    if not before or len(before) == len(firsts):
+        return None
+    major, minor = max(before)
+    return Req("torch", SpecifierSet(f"<{major}.{minor + 1}"),
+               parent=f"{rel.package} {rel.version} (uploaded {rel.upload_time[:10]}, before torch "
+                      f"{major}.{minor + 1} existed)")
