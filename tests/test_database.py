@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from attnlock.compat import Installed, model_for
+
 import json
 import os
 import re
@@ -175,9 +177,9 @@ def test_curated_queries(fixture_db: Path) -> None:
     assert len(wheels) == 2 * 2 * 2 - 2  # torch × abi × python, minus the excluded (2.4, cp310) pair
     w = next(w for w in wheels if w.torch_minor == "2.3" and not w.cxx11abi and w.python == "cp310")
     assert w.url.endswith("/v2.6.3/flash_attn-2.6.3+cu123torch2.3cxx11abiFALSE-cp310-cp310-linux_x86_64.whl")
-    (bad,) = db.known_bad()
-    assert bad.matches({"unsloth": Version("2024.8"), "xformers": Version("0.0.27"), "torch": Version("2.3.1")})
-    assert not bad.matches({"xformers": Version("0.0.27"), "torch": Version("2.3.1")})
+    (bad,) = model_for(db).known_bad()
+    assert bad.judge({n: Installed(v) for n, v in ({"unsloth": Version("2024.8"), "xformers": Version("0.0.27"), "torch": Version("2.3.1")}).items()}) is not None
+    assert not bad.judge({n: Installed(v) for n, v in ({"xformers": Version("0.0.27"), "torch": Version("2.3.1")}).items()}) is not None
 
 
 BROKEN = [
@@ -333,8 +335,8 @@ def test_wheel_ships_data_and_loads_it(tmp_path: Path) -> None:
 def test_known_bad_unless_excuses_the_combination() -> None:
     """xformers 0.0.35 + flash-attn-4 breaks `import xformers.ops` unless flash-attn 2 is installed too."""
     db = database.load(ROOT / "data")
-    (kb,) = [k for k in db.known_bad() if k.id == "xformers-flash-attn-4-namespace"]
+    (kb,) = [k for k in model_for(db).known_bad() if k.id == "xformers-flash-attn-4-namespace"]
     broken = {"xformers": Version("0.0.35"), "flash-attn-4": Version("4.0.0b36")}
-    assert kb.matches(broken)
-    assert not kb.matches({**broken, "flash-attn": Version("2.8.3")})
+    assert kb.judge({n: Installed(v) for n, v in broken.items()}) is not None
+    assert not kb.judge({n: Installed(v) for n, v in ({**broken, "flash-attn": Version("2.8.3")}).items()}) is not None
     assert kb.excused({**broken, "flash-attn": Version("2.8.3")})

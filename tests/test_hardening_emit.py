@@ -64,3 +64,36 @@ def test_line_endings_are_linear_and_right_for_large_changes() -> None:
     out = "new = 0\n" + "a = 1\r\n" + "mid = 1\n" + body + "z = 2\r\n" + "end = 3\n"
     fixed = _keep_line_endings(original, out)
     assert fixed == "new = 0\r\n" + "a = 1\r\n" + "mid = 1\r\n" + body + "z = 2\r\n" + "end = 3\r\n"
+
+
+@pytest.mark.parametrize("body, key", [
+    ("[tool.uv]\nconstraint-dependencies = 5\n", "constraint-dependencies"),
+    ("[tool.uv]\nindex = \"x\"\n", "index"),
+    ("[tool.uv]\nsources = 5\n", "sources"),
+    ("[tool.uv]\nconstraint-dependencies = [1, 2]\n", "constraint-dependencies"),
+])
+def test_owned_key_of_the_wrong_type_is_refused_not_a_crash(body: str, key: str, tmp_path: Path) -> None:
+    """generate --pyproject on an owned key of the wrong type: a usage-level error naming the key; the file stays."""
+    from attnlock.cli import main
+
+    path = tmp_path / "pyproject.toml"
+    text = '[project]\nname = "x"\nversion = "0"\n' + body
+    path.write_text(text, encoding="utf-8")
+    rc = main(["generate", "--torch", "2.4.1", "--cuda", "cu124", "--python", "3.11", "--platform", "linux-x86_64",
+               "--gpu", "none", "--with", "torch,xformers", "--pyproject", str(path)])
+    assert rc == 1
+    assert path.read_text(encoding="utf-8") == text
+
+
+def test_generate_pyproject_refuses_a_fifo_without_reading(tmp_path: Path) -> None:
+    """A FIFO as --pyproject is refused at once (it would block forever or read without bound)."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "pyproject.toml"
+    os.mkfifo(fifo)
+    proc = subprocess.run([sys.executable, "-m", "attnlock", "generate", "--torch", "2.4.1", "--cuda", "cu124",
+                           "--python", "3.11", "--with", "torch", "--pyproject", str(fifo)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1 and "not a regular file" in proc.stderr

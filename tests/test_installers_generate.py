@@ -109,11 +109,14 @@ def _build_world(tmp: Path) -> tuple[Path, Path, Path]:
                 build_wheel(build / variant.label, "torch", f"{rel.version}+{variant.label}", tags=cp,
                             requires_dist=deps))
     for rel in db.releases("xformers"):
-        for torch_v, variants, _src in db.xformers_index_builds(rel.version):
-            for variant in variants:
-                per_variant.setdefault(variant.label, []).append(
-                    build_wheel(build / variant.label, "xformers", f"{rel.version}+{variant.label}", tags=cp,
-                                requires_dist=["numpy", f"torch=={torch_v}"]))
+        from attnlock.compat import model_for
+
+        for b in model_for(db).xformers_builds(rel):
+            if b.origin != "index" or b.index is None:
+                continue
+            per_variant.setdefault(b.index, []).append(
+                build_wheel(build / b.index, "xformers", f"{rel.version}+{b.label or b.index}", tags=cp,
+                            requires_dist=["numpy", f"torch=={b.built_for.public}"]))
     for variant, files in per_variant.items():
         write_simple_index(root / "whl" / variant, files)
     # flash-attn's GitHub release wheels, under the exact (upper-case ABI) names the matrix gives.

@@ -312,7 +312,7 @@ def test_release_requirements_through_the_database(tmp_path: Path) -> None:
 
 
 def test_the_cache_keeps_a_bounded_number_of_entries(cache: Path, tmp_path: Path) -> None:
-    from attnlock.database.store import _CACHE_MAX_ENTRIES
+    from attnlock.database.toml_cache import _CACHE_MAX_ENTRIES
 
     for i in range(_CACHE_MAX_ENTRIES + 6):
         root = tmp_path / f"d{i}"

@@ -176,11 +176,15 @@ def _curated_for(db: Any, name: str, version: Version | None) -> dict[str, Any]:
         if tv is not None:
             out["variants"] = {"pypi": tv.pypi.label if tv.pypi else None,
                                "pytorch_index": [v.label for v in tv.index], "source": tv.source}
+    from attnlock.compat import model_for
+
+    model = model_for(db)
     if name == "xformers" and version is not None:
-        builds = db.xformers_index_builds(version)
+        builds = model.xformers_release_builds(version)
         if builds:
-            out["pytorch_index_builds"] = [{"torch": str(t), "variants": [v.label for v in vs], "source": s}
-                                           for t, vs, s in builds]
+            out["builds"] = [{"origin": b.origin, "index": b.index, "built_for": str(b.built_for),
+                              "window": (w.describe(b.built_for) if (w := model.window(b)) else "exact"),
+                              "source": b.evidence} for b in builds]
     if name in ("flash-attn", "flash-attn-3", "flash-attn-4"):
         wheels = db.flash_attn_wheels(name, version)
         if wheels:
@@ -191,10 +195,10 @@ def _curated_for(db: Any, name: str, version: Version | None) -> dict[str, Any]:
                 out["prebuilt_wheels"] = per
             else:
                 out["prebuilt_wheels"] = [w.url for w in wheels]
-    bad = [kb for kb in db.known_bad() if name in kb.packages
+    bad = [kb for kb in model.known_bad() if name in kb.packages
            and (version is None or kb.packages[name].contains(version, prereleases=True))]
     if bad:
-        out["known_bad"] = [{"id": kb.id, "packages": {k: str(v) for k, v in kb.packages.items()},
+        out["known_bad"] = [{"id": kb.id, "status": kb.status, "packages": {k: str(v) for k, v in kb.packages.items()},
                              "reason": kb.reason, "evidence": kb.evidence} for kb in bad]
     return out
 

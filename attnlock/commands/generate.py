@@ -150,10 +150,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.pyproject:
         path = Path(args.pyproject)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
+        from attnlock.atomic import read_regular_bytes
+
+        # A regular file only, bounded: a FIFO or /dev/zero is refused, never read until memory runs out.
+        raw = read_regular_bytes(path, limit=8 * 2**20)
         try:
             original = raw.decode("utf-8")
         except UnicodeDecodeError as exc:

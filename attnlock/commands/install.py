@@ -186,6 +186,9 @@ def installer_argv(installer: str, python: str, constraints: Path, requested: li
 
 
 def run(args: argparse.Namespace) -> int:
+    from attnlock import bounds
+
+    args.timeout = bounds.seconds("--timeout", args.timeout)
     from attnlock.emit import regenerate_command, render_constraints
     from attnlock.install.environment import PythonEnvironment
 

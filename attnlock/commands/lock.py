@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from attnlock import bounds
+
+    args.timeout = bounds.seconds("--timeout", args.timeout)
     from attnlock.atomic import write_bytes_atomic
     from attnlock.check import check_paths, output
     from attnlock.database import load
@@ -35,8 +38,10 @@ def run(args: argparse.Namespace) -> int:
     from attnlock.target import target_from_args
 
     path = Path(args.pyproject)
+    from attnlock.atomic import read_regular_bytes
+
     try:
-        raw = path.read_bytes()
+        raw = read_regular_bytes(path, limit=8 * 2**20)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=str(path),
                          hint="run attnlock lock in the project folder, or pass --pyproject PATH") from None

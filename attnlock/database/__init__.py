@@ -18,9 +18,9 @@ Query API (all versions are :class:`packaging.version.Version`, names canonical)
   ``db.torch_abi(version, platform, index)``; ``db.torch_arch_list(version, variant)``.
 * ``db.toolkit(cuda_version)``, ``db.cuda_max_for_driver(driver, os)``.
 * ``db.gpu(name_or_capability)`` – a :class:`Gpu` by nvidia-smi name, alias or ``sm_XY``.
-* ``db.xformers_index_builds(version)``; ``db.flash_attn_wheels(package, version)``;
+* ``db.flash_attn_wheels(package, version)`` (kernel builds, windows and known-bad records: :mod:`attnlock.compat`);
   ``db.requirements_for_kernel(...)`` via ``db.curated_records(file, table)``.
-* ``db.known_bad()``, ``db.signatures()``.
+* ``db.signatures()``.
 * ``db.validate()`` – every problem as a :class:`Problem` (file, key, message).
 """
 

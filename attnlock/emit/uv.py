@@ -110,8 +110,31 @@ def update_pyproject(text: str, plan: Plan, *, path: str | None = None) -> str:
         return out if not text or text.endswith(("\n", "\r")) else out.rstrip("\r\n")
     if not isinstance(uv, dict):
         raise InputError("tool.uv is not a table", path=path, hint="attnlock writes [tool.uv] keys")
+    _check_owned(uv, path)
     _apply(uv, plan)
     return _keep_line_endings(text, tomlkit.dumps(doc))
+
+
+#: The keys of [tool.uv] attnlock edits and the TOML type each must have (uv's own schema).
+_OWNED = {"constraint-dependencies": (list, "an array of requirement strings"),
+          "index": (list, "an array of tables ([[tool.uv.index]])"),
+          "sources": (dict, "a table ([tool.uv.sources])"),
+          "dependency-metadata": (list, "an array of tables ([[tool.uv.dependency-metadata]])"),
+          "extra-build-dependencies": (dict, "a table")}
+
+
+def _check_owned(uv: Any, path: str | None) -> None:
+    """Refuse (never crash on) an owned key of the wrong type: uv would reject the file too."""
+    for key, (kind, words) in _OWNED.items():
+        value = uv.get(key)
+        if value is None:
+            continue
+        items = value if isinstance(value, list) else []
+        if not isinstance(value, kind) or (key in ("index", "dependency-metadata")
+                                           and not all(isinstance(v, dict) for v in items)) or (
+                key == "constraint-dependencies" and not all(isinstance(v, str) for v in items)):
+            raise InputError(f"tool.uv.{key} must be {words}; it is {type(_plain(value)).__name__}", path=path,
+                             hint=f"fix or remove tool.uv.{key}, then rerun; attnlock did not touch the file")
 
 
 def _lines(text: str) -> list[str]:
