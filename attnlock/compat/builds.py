@@ -9,6 +9,7 @@ them, ``check`` judges pins against them and ``diagnose`` names them in fixes.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -98,20 +99,40 @@ def xformers_pypi_stand_in(db: Database, version: Version) -> KernelBuild | None
 
 
 def _index_records(db: Database, version: Version) -> list[tuple[Version, tuple[CudaVariant, ...], str, _Labelled]]:
+    """The curated PyTorch-index builds of one xformers release (records parsed once per database)."""
     out = []
+    for names, torch, variants, evidence, labelled in _parsed_index_records(db):
+        if (names == version) if isinstance(names, Version) else names.contains(version, prereleases=True):
+            out.append((torch, variants, evidence, labelled))
+    return out
+
+
+_PARSED: weakref.WeakKeyDictionary[Database, list[tuple[Version | SpecifierSet, Version, tuple[CudaVariant, ...],
+                                                       str, _Labelled]]] = weakref.WeakKeyDictionary()
+
+
+def _parsed_index_records(db: Database) -> list[tuple[Version | SpecifierSet, Version, tuple[CudaVariant, ...], str,
+                                                       _Labelled]]:
+    found = _PARSED.get(db)
+    if found is not None:
+        return found
+    found = []
     for rec in db.curated_records("xformers", "index_builds"):
-        if not _names(rec.get("xformers"), version):
+        raw, torch = rec.get("xformers"), _version(rec.get("torch"))
+        if not isinstance(raw, str) or torch is None:
             continue
-        torch = _version(rec.get("torch"))
-        if torch is None:
+        try:
+            names: Version | SpecifierSet = Version(raw) if raw.strip()[:1].isdigit() else SpecifierSet(raw)
+        except (InvalidSpecifier, InvalidVersion):
             continue
         variants = tuple(CudaVariant.parse(v) for v in rec.get("variants", []) if isinstance(v, str))
         default = rec.get("default_variant")
-        rule = str(rec.get("local_label", ""))
         src = rec.get("source")
         evidence = str(src[0]) if isinstance(src, list) and src else str(src or "")
-        out.append((torch, variants, evidence, _Labelled(rule, default if isinstance(default, str) else None)))
-    return out
+        found.append((names, torch, variants, evidence,
+                      _Labelled(str(rec.get("local_label", "")), default if isinstance(default, str) else None)))
+    _PARSED[db] = found
+    return found
 
 
 class _Labelled:
