@@ -20,7 +20,7 @@ from attnlock.compat.builds import KernelBuild, flash_attn_build, xformers_build
 from attnlock.compat.known_bad import Hit, Installed, KnownBad, parse_known_bad
 from attnlock.compat.problems import Problem
 from attnlock.database.store import Database, Release
-from attnlock.model import ComputeCapability, Platform, PythonVersion
+from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion
 
 _MODELS: weakref.WeakKeyDictionary[Database, Model] = weakref.WeakKeyDictionary()
 
@@ -128,6 +128,19 @@ class Model:
         """The torch releases a flash-attn wheel labelled ``torch{build_minor}`` serves."""
         w = abi.find(self.windows(), "flash-attn", Version("2"), Version(build_minor))
         return w.torch_range(Version(build_minor)) if w else SpecifierSet(f"=={build_minor}.*")
+
+    # -- torch builds -------------------------------------------------------------------
+
+    @staticmethod
+    def foreign_requirement(name: str, variant: CudaVariant | None, default: CudaVariant | None) -> bool:
+        """Whether a Requires-Dist entry named ``name``, read from the default index's torch wheel, does
+        not hold for the torch build of ``variant``: another build pins other CUDA libraries (cu118
+        builds pin -cu11 packages; a CPU build pins none) and a non-CUDA build needs no triton."""
+        if variant is None or variant == default:
+            return False
+        if name.startswith("nvidia-") or name == "cuda-toolkit":
+            return True
+        return name == "triton" and not variant.is_cuda
 
     # -- indexes ----------------------------------------------------------------------
 

@@ -416,6 +416,11 @@ def triton_for_torch(ctx: Match) -> list[Diagnosis]:
     torch = _target_torch(ctx.target)
     if ctx.source is None or torch is None:
         return [ctx.diagnosis()]
+    planned = plan_fix(ctx.source, ctx.target, {"triton": SpecifierSet()}, torch=torch)
+    if planned is not None and planned.plan.pin("triton") is not None:
+        fix = (f"install the triton torch {torch.public} pairs with (its Requires-Dist, a wheel for this Python): "
+               f"{planned.words()}")
+        return [ctx.diagnosis(fix=fix, commands=list(planned.commands), pins=planned.pins, indexes=planned.indexes)]
     reqs = ctx.source.requirements("torch", Version(torch.public))
     triton = [r for r in reqs or [] if conflicts._name(r.name) == "triton"
               and (r.marker is None or "extra" not in str(r.marker))]
@@ -482,6 +487,19 @@ def _conflict_diagnoses(ctx: Match, conflict: conflicts.Conflict, *, installed: 
                  f"{want_name}{user.specifier} {verb}")
         fixes: list[str] = []
         cmds: list[str] = []
+        pinned_torch = pinned if want_name == "torch" else None
+        want = {want_name: SpecifierSet() if pinned_torch is not None else user.specifier,
+                dep.package: pkg_req.specifier if pkg_req is not None else SpecifierSet()}
+        planned = plan_fix(src, ctx.target, want, torch=pinned_torch) if src is not None else None
+        if planned is not None and planned.plan.pin(dep.package) is not None:
+            values = {"package": dep.package, "dependency": want_name}
+            fix = (f"keep {want_name}{user.specifier} and install the plan that fits it: {planned.words()}; "
+                   f"or pin {want_name}{dep.requirement.specifier}" + (f" to keep {dep.package}=={dep.version}"
+                                                                       if dep.version else ""))
+            out.append(ctx.diagnosis(cause=cause + ".", fix=fix, commands=list(planned.commands), values=values,
+                                     packages=[dep.package, want_name], pins=planned.pins,
+                                     indexes=planned.indexes))
+            continue
         if src is not None:
             rels = _compatible_releases(src, dep.package, want_name, user.specifier)
             outside = ""

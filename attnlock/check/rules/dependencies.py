@@ -12,7 +12,7 @@ from packaging.version import Version
 from attnlock.check.context import Env, InstallSet
 from attnlock.check.document import Entry
 from attnlock.check.findings import Finding
-from attnlock.model import canonical
+from attnlock.model import CudaVariant, canonical
 
 if TYPE_CHECKING:
     from attnlock.database import Database, Release
@@ -22,6 +22,7 @@ from attnlock.check.rules._base import (
     _finding,
     _Pin,
     _spec_text,
+    _variant_of_label,
     render,
 )
 from attnlock.check.rules.builds import _build_note
@@ -32,6 +33,7 @@ from attnlock.check.rules.metadata import (
     _reqs,
     _single,
 )
+from attnlock.compat import Model
 
 
 class _Demand(NamedTuple):
@@ -120,10 +122,13 @@ def _demand_on(db: Database, env: Env, rel: Release, entry: Entry, dep: str, dep
 
 def _collect(db: Database, env: Env, rel: Release, extras: Iterable[str], root: str, via: str, entry: Entry,
              demands: dict[str, list[_Demand]], pins: dict[str, _Pin], *, depth: int, out: list[Finding]) -> None:
+    foreign = _foreign_torch_build(db, rel, pins) if root == "torch" and depth == 0 else None
     for req in _reqs(db, rel, env, extras):
         dep = canonical(req.name)
         if dep == root:
             continue
+        if foreign is not None and Model.foreign_requirement(dep, *foreign):
+            continue  # read from the default-index wheel; this torch build does not require it
         pin = pins.get(dep)
         if pin is not None:
             if depth == 0 and not pin.override:
@@ -135,6 +140,18 @@ def _collect(db: Database, env: Env, rel: Release, extras: Iterable[str], root: 
             if sub is not None:
                 _collect(db, env, sub, req.extras, root, f"{via + ' -> ' if via else ''}{dep} {sub.version}",
                          entry, demands, pins, depth=depth + 1, out=out)
+
+
+def _foreign_torch_build(db: Database, rel: Release,
+                         pins: dict[str, _Pin]) -> tuple[CudaVariant | None, CudaVariant | None] | None:
+    """(the pinned torch build's CUDA variant, the default index's) when the pin names another build."""
+    pin = pins.get("torch")
+    label = pin.exact.local if pin is not None and pin.exact is not None else None
+    variant = _variant_of_label(label)
+    if variant is None:
+        return None
+    known = db.torch_variants(rel.version)
+    return variant, (known.pypi if known is not None else None)
 
 
 def _check_pinned(db: Database, env: Env, root: str, rel: Release, req: Requirement, pin: _Pin, root_entry: Entry,

@@ -8,7 +8,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from attnlock.model import Platform
-from attnlock.resolver.candidates import (Candidate, CandidateSource, _exact)
+from attnlock.resolver.candidates import Candidate, CandidateSource, _exact
 from attnlock.resolver.requirement import Req
 from attnlock.resolver.sources.torch import pypi_variant
 

@@ -10,8 +10,14 @@ from packaging.version import Version
 from attnlock.compat import model_for
 from attnlock.database.store import Release
 from attnlock.model import ComputeCapability, canonical
-from attnlock.resolver.candidates import (Candidate, CandidateSource, _arch_runs, _cuda_major,
-                                          _series, _window_words)
+from attnlock.resolver.candidates import (
+    Candidate,
+    CandidateSource,
+    _arch_runs,
+    _cuda_major,
+    _series,
+    _window_words,
+)
 from attnlock.resolver.requirement import Req
 
 

@@ -7,7 +7,7 @@ import functools
 from packaging.specifiers import SpecifierSet
 
 from attnlock.database.store import Release
-from attnlock.resolver.candidates import (Candidate, CandidateSource, _canonical, _NAME)
+from attnlock.resolver.candidates import _NAME, Candidate, CandidateSource, _canonical
 from attnlock.resolver.requirement import Req
 
 

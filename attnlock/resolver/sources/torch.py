@@ -6,9 +6,10 @@ import functools
 
 from packaging.version import Version
 
+from attnlock.compat import Model
 from attnlock.database.store import Release, TorchVariants
 from attnlock.model import CudaVariant, Platform
-from attnlock.resolver.candidates import (Candidate, CandidateSource)
+from attnlock.resolver.candidates import Candidate, CandidateSource
 
 
 def pypi_variant(self: CandidateSource, version: Version) -> CudaVariant | None:
@@ -71,13 +72,8 @@ def _torch_candidate(self: CandidateSource, rel: Release, variant: CudaVariant |
                      pypi: CudaVariant | None) -> Candidate:
     plat = self._platform or Platform("linux", "x86_64")
     name = f"torch {rel.version}+{label}" if label else f"torch {rel.version}"
-    skip: list[str] = []
-    if variant != pypi:
-        # Requires-Dist was read from the default-index wheel; the CUDA library pins of other
-        # builds differ (cu118 builds pin -cu11 packages, CPU builds pin none, and need no triton).
-        skip = [n for n in self.known() if n.startswith("nvidia-") or n == "cuda-toolkit"]
-        if variant is not None and not variant.is_cuda:
-            skip.append("triton")
+    # Requires-Dist was read from the default-index wheel: what does not hold for this build is skipped.
+    skip = [n for n in self.known() if Model.foreign_requirement(n, variant, pypi)]
     abi = self.db.torch_abi(rel.version, plat, "pypi" if source == "pypi" else "pytorch")
     return Candidate(
         name="torch", version=rel.version, label=label, source=source,

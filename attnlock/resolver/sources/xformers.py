@@ -10,7 +10,7 @@ from packaging.version import Version
 from attnlock.compat import AbiWindow, KernelBuild, model_for
 from attnlock.database.store import Release
 from attnlock.model import CudaVariant
-from attnlock.resolver.candidates import (Candidate, CandidateSource, _build_order, _req)
+from attnlock.resolver.candidates import Candidate, CandidateSource, _build_order, _req
 from attnlock.resolver.requirement import Req
 
 
