@@ -17,10 +17,11 @@ from packaging.version import Version
 from attnlock.compat import abi
 from attnlock.compat.abi import AbiWindow, Verdict
 from attnlock.compat.builds import KernelBuild, flash_attn_build, xformers_builds, xformers_pypi_stand_in
+from attnlock.compat.kernels import FlashAttnRelease, GpuRange, parse_ranges, parse_releases
 from attnlock.compat.known_bad import Hit, Installed, KnownBad, parse_known_bad
 from attnlock.compat.problems import Problem
 from attnlock.database.store import Database, Release
-from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion
+from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, canonical
 
 _MODELS: weakref.WeakKeyDictionary[Database, Model] = weakref.WeakKeyDictionary()
 
@@ -61,10 +62,52 @@ class Model:
             self._problems += problems
         return self._known_bad
 
+    def flash_attn_releases(self) -> tuple[FlashAttnRelease, ...]:
+        """Every flash-attn GitHub release record, oldest first (as the file lists them)."""
+        found = self.__dict__.get("_fa_releases")
+        if found is None:
+            found, problems = parse_releases(self.db.curated_records("flash_attn", "release"), "curated/flash_attn.toml")
+            self._problems += problems
+            self.__dict__["_fa_releases"] = found
+        return tuple(found)
+
+    def gpu_ranges(self, package: str) -> tuple[GpuRange, ...]:
+        """The GPU ranges recorded for a kernel package's releases."""
+        found = self.__dict__.get("_gpu_ranges")
+        if found is None:
+            found, problems = parse_ranges(self.db.curated_records("flash_attn", "requirement"),
+                                           "curated/flash_attn.toml")
+            self._problems += problems
+            self.__dict__["_gpu_ranges"] = found
+        return tuple(r for r in found if r.package == package)
+
+    def gpu_miss(self, package: str, version: Version, gpu: ComputeCapability) -> GpuRange | None:
+        """The range that rules ``gpu`` out for ``package`` ``version``, if any."""
+        return next((r for r in self.gpu_ranges(package)
+                     if r.versions.contains(version, prereleases=True) and r.excludes(gpu)), None)
+
+    def covered(self) -> tuple[str, ...] | None:
+        """The default package set (``refresh.toml [covered] packages``), None when not recorded."""
+        raw = self.db.curated_raw("refresh").get("covered", {})
+        names = raw.get("packages") if isinstance(raw, dict) else None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            return None
+        return tuple(canonical(n) for n in names)
+
+    def driver_floor_text(self, cuda: Version, os_name: str) -> str | None:
+        """A toolkit's driver floor as NVIDIA prints it (``535.104.05``), for messages."""
+        key = "windows_driver_min" if os_name == "windows" else "linux_driver_min"
+        want = f"{cuda.major}.{cuda.minor}"
+        raw = next((r.get(key) for r in self.db.curated_records("cuda", "toolkit") if str(r.get("version")) == want),
+                   None)
+        return raw if isinstance(raw, str) and raw != "unknown" else None
+
     def problems(self) -> list[Problem]:
         """What the strict constructors rejected (``db validate`` reports it)."""
         self.windows()
         self.known_bad()
+        self.flash_attn_releases()
+        self.gpu_ranges("flash-attn")
         return list(self._problems)
 
     # -- ABI windows --------------------------------------------------------------
@@ -109,6 +152,20 @@ class Model:
         for torch, variants, source, labelled in _index_records(self.db, version):
             out += [KernelBuild("xformers", version, Version(f"{torch.public}+{v.label}"), "index", index=v.label,
                                 label=v.label if labelled(v) else None, evidence=source) for v in variants]
+        return out
+
+    def xformers_curated_versions(self) -> dict[Version, str | None]:
+        """Releases the curated index records name, with the torch requirement their wheels declare
+        (``torch_requirement``: a stand-in for releases refresh has not read)."""
+        out: dict[Version, str | None] = {}
+        for rec in self.db.curated_records("xformers", "index_builds"):
+            raw = rec.get("xformers")
+            try:
+                version = Version(str(raw))
+            except ValueError:
+                continue
+            req = rec.get("torch_requirement")
+            out[version] = req if isinstance(req, str) else None
         return out
 
     def flash_attn_builds(self, platform: str | None = None, python: str | None = None,

@@ -79,49 +79,37 @@ class DatabaseSource:
             return default
 
     def index_url(self, variant: str) -> str | None:
-        raw = self._safe({}, self.db.curated_raw, "torch")
-        index = raw.get("index") if isinstance(raw, dict) else None
-        template = index.get("url_template") if isinstance(index, dict) else None
-        if not isinstance(template, str) or "{variant}" not in template:
-            return None
-        return template.replace("{variant}", variant)
+        model = self._model()
+        return self._safe(None, model.index_url, variant) if model is not None else None
+
+    def _model(self) -> Any:
+        from attnlock.compat import model_for
+        from attnlock.database.store import Database
+
+        return model_for(self.db) if isinstance(self.db, Database) else None
 
     def _all_xformers(self) -> list[XformersBuild]:
-        """Every known xformers build, newest release first.
-
-        Derived build info (each wheel's cpp_lib.json) is the truth where refresh has read it;
-        the curated ``index_builds`` records add the PyTorch-index builds and, for releases
-        refresh has not read, the default-index build (the ``pypi`` variant's).
-        """
+        """Every known xformers build, newest release first, from the compatibility model (each
+        default-index wheel's cpp_lib.json, the curated PyTorch-index builds, and for releases refresh
+        has not read the curated default-index build)."""
         if self._xformers is not None:
             return self._xformers
+        model = self._model()
         by_version: dict[Version, list[XformersBuild]] = {}
-        for rel in self._safe((), self.db.releases, "xformers"):
-            seen: set[Version] = set()
-            for wheel, info in sorted(rel.build_info.items()):
-                torch = _version(info.get("torch"))
-                if torch is not None and torch not in seen:
-                    seen.add(torch)
-                    by_version.setdefault(rel.version, []).append(XformersBuild(rel.version, torch, None, None, wheel))
-        for rec in self._safe([], self.db.curated_records, "xformers", "index_builds"):
-            version, torch = _version(rec.get("xformers")), _version(rec.get("torch"))
-            if version is None or torch is None:
-                continue
-            source = _first_source(rec)
-            builds = by_version.setdefault(version, [])
-            pypi = rec.get("pypi")
-            if isinstance(pypi, str) and not any(b.variant is None for b in builds):
-                builds.append(XformersBuild(version, Version(f"{torch.public}+{pypi}"), None, None, source))
-            for label in rec.get("variants", []):
-                if isinstance(label, str):
-                    builds.append(XformersBuild(version, Version(f"{torch.public}+{label}"), label,
-                                                self.index_url(label), source))
-            req = rec.get("torch_requirement")
-            if isinstance(req, str) and version not in self._requirements:
-                try:
-                    self._requirements[version] = [Requirement(f"torch{req}")]
-                except InvalidRequirement:
-                    pass
+        if model is not None:
+            versions = {r.version for r in self._safe((), self.db.releases, "xformers")}
+            curated = self._safe({}, model.xformers_curated_versions)
+            for version in sorted(versions | set(curated)):
+                for b in self._safe([], model.xformers_release_builds, version):
+                    idx = b.index if b.origin == "index" else None
+                    by_version.setdefault(version, []).append(XformersBuild(
+                        version, b.built_for, idx, self.index_url(idx) if idx else None, b.evidence))
+            for version, req in curated.items():
+                if req is not None and version not in self._requirements:
+                    try:
+                        self._requirements[version] = [Requirement(f"torch{req}")]
+                    except InvalidRequirement:
+                        pass
         # Final releases before pre-releases and dev builds, newest first within each.
         order = sorted(by_version, key=lambda v: (not (v.is_prerelease or v.is_devrelease), v), reverse=True)
         self._xformers = [b for v in order for b in by_version[v]]
@@ -157,21 +145,12 @@ class DatabaseSource:
         return sorted(out, key=lambda w: w.version, reverse=True)
 
     def flash_attn_min_capability(self) -> tuple[int, int] | None:
-        from attnlock.model import ComputeCapability
-
-        found: set[tuple[int, int]] = set()
-        for rec in self._safe([], self.db.curated_records, "flash_attn", "requirement"):
-            if rec.get("package", "flash-attn") != "flash-attn":
-                continue
-            value = rec.get("min_compute_capability")
-            if not isinstance(value, str):
-                return None
-            try:
-                cc = ComputeCapability.parse(value)
-            except AttnlockError:
-                return None
-            found.add((cc.major, cc.minor))
-        return found.pop() if len(found) == 1 else None
+        model = self._model()
+        ranges = self._safe((), model.gpu_ranges, "flash-attn") if model is not None else ()
+        lows = {(r.low.major, r.low.minor) for r in ranges if r.low is not None}
+        if not ranges or len(lows) != 1 or any(r.low is None for r in ranges):
+            return None
+        return lows.pop()
 
     def torch_default_variant(self, torch: Version) -> str | None:
         variants = self._safe(None, self.db.torch_variants, Version(torch.public))

@@ -22,6 +22,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from attnlock.compat import KernelBuild, Model
+from attnlock.compat import model_for
 from attnlock.database.store import Release, marker_holds, target_environment
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, Target, canonical
 from attnlock.resolver.facts import Facts
@@ -389,13 +390,7 @@ class CandidateSource:
             supports = f"CUDA ≤ {strict}" if strict is not None else f"CUDA {compat} only by minor-version compatibility"
             if compat is not None and strict is not None and compat > strict:
                 supports += f" ({compat.major}.x through minor-version compatibility)"
-        tk = self.db.toolkit(variant.version)
-        floor = None
-        if tk is not None:
-            key = "windows_driver_min" if os_name == "windows" else "linux_driver_min"
-            raw = next((r.get(key) for r in self.db.curated_records("cuda", "toolkit")
-                        if str(r.get("version")) == str(tk.version)), None)
-            floor = raw if isinstance(raw, str) and raw != "unknown" else None  # as NVIDIA prints it
+        floor = model_for(self.db).driver_floor_text(variant.version, os_name)  # as NVIDIA prints it
         upgrade = f"; or upgrade the driver to ≥ {floor}" if floor is not None else ""
         return (f"driver {driver} supports {supports}; {build} needs CUDA {variant.version} "
                 f"({variant.label} build){upgrade}")
@@ -450,7 +445,7 @@ def known_packages(db: object) -> frozenset[str]:
 
     facts = facts_for(db)  # type: ignore[arg-type]
     names = set(facts.packages())
-    if facts.curated_records("flash_attn", "release"):
+    if model_for(db).flash_attn_releases():
         names.add("flash-attn")
     return frozenset(names)
 

@@ -16,20 +16,20 @@ from packaging.specifiers import SpecifierSet
 from attnlock.database.store import Database
 from attnlock.errors import UsageError
 from attnlock.model import Target, canonical
-from attnlock.resolver.facts import facts_for
 
 
 def covered(db: Database) -> tuple[str, ...]:
     """The packages `generate` plans by default, in plan order: ``refresh.toml [covered] packages``."""
-    raw = facts_for(db).curated_raw("refresh").get("covered", {})
-    names = raw.get("packages") if isinstance(raw, dict) else None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    from attnlock.compat import model_for
+
+    names = model_for(db).covered()
+    if names is None:
         from attnlock.errors import DataError
 
         raise DataError("the database does not say which packages generate covers",
                         path=str(db.root / "curated" / "refresh.toml"),
                         hint='add [covered] packages = ["torch", ...] (data/SCHEMA.md)')
-    return tuple(canonical(n) for n in names)
+    return names
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,9 @@ def index_url(db: Database | None, label: str | None) -> str | None:
     """The PyTorch index URL of a variant label, from ``data/curated/torch.toml`` ``[index] url_template``."""
     if db is None or not label:
         return None
-    table = db.curated_raw("torch").get("index")
-    template = table.get("url_template") if isinstance(table, dict) else None
-    return template.replace("{variant}", label) if isinstance(template, str) else None
+    from attnlock.compat import model_for
+
+    return model_for(db).index_url(label)
 
 
 def _index_fix(iset: InstallSet, label: str | None, name: str, db: Database | None) -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
-from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from attnlock.compat import model_for
 from attnlock.database.store import Release
-from attnlock.model import ComputeCapability, canonical
+from attnlock.model import ComputeCapability
 from attnlock.resolver.candidates import (
     Candidate,
     CandidateSource,
@@ -25,20 +25,20 @@ def flash_attn_candidates(self: CandidateSource) -> list[Candidate]:
     out: list[Candidate] = []
     py = self._python.cp_tag if self._python is not None else None
     plat = str(self._platform) if self._platform is not None else None
-    archs_of: dict[str, dict[str, list[str]]] = {}
-    for rec in reversed(self.db.curated_records("flash_attn", "release")):  # newest first
-        if canonical(str(rec.get("package", "flash-attn"))) != "flash-attn":
+    archs_of: dict[str, Mapping[str, tuple[ComputeCapability, ...]]] = {}
+    for rel_ in reversed(model_for(self.db).flash_attn_releases()):  # newest first
+        if rel_.package != "flash-attn":
             continue
-        version = rec.get("version")
-        if isinstance(rec.get("archs_by_cuda"), dict):
-            archs_of[str(version)] = rec["archs_by_cuda"]
-        if rec.get("matrix") == "unknown":
+        version = rel_.version
+        if rel_.archs_by_cuda:
+            archs_of[str(version)] = rel_.archs_by_cuda
+        if rel_.matrix_unknown:
             self.reject("flash-attn", f"flash-attn {version}", "unknown",
                         f"flash-attn {version}'s prebuilt wheels are not recorded (its release matrix is unknown)")
-        elif plat is not None and plat not in rec.get("platforms", ["linux-x86_64"]):
+        elif plat is not None and plat not in rel_.platforms:
             self.reject("flash-attn", f"flash-attn {version}", "platform",
                         f"flash-attn {version} has no prebuilt wheel for {plat}")
-        elif py is not None and py not in rec.get("python", []):
+        elif py is not None and py not in rel_.pythons:
             self.reject("flash-attn", f"flash-attn {version}", "python",
                         f"flash-attn {version} has no prebuilt wheel for Python {self._python}")
     # A wheel serves the torch releases of its ABI window (a torch2.10 wheel serves 2.10-2.12):
@@ -62,8 +62,8 @@ def flash_attn_candidates(self: CandidateSource) -> list[Candidate]:
                 w.version.is_prerelease and "flash-attn" not in self.allow_pre):
             continue
         sass = archs_of.get(str(w.version), {}).get(w.cuda)
-        if self.target.gpu is not None and isinstance(sass, list) and sass:
-            archs = [ComputeCapability.parse(a) for a in sass if isinstance(a, str)]
+        if self.target.gpu is not None and sass:
+            archs = list(sass)
             if archs and not _arch_runs(archs, self.target.gpu):
                 self.reject("flash-attn", f"flash-attn {w.version}+{w.local_label}", "gpu",
                             f"flash-attn {w.version} wheels for {w.cuda} have no kernels for {self.target.gpu}"
@@ -108,26 +108,13 @@ def flash_attn_candidates(self: CandidateSource) -> list[Candidate]:
                     "unless asked (--allow-build flash-attn)")
     return out
 def gpu_ok_for_kernel(self: CandidateSource, package: str, version: Version) -> bool:
+    """Whether the target's GPU is in the range the model records for ``package`` ``version``."""
     gpu = self.target.gpu
     if gpu is None:
         return True
-    for rec in self.db.curated_records("flash_attn", "requirement"):
-        if canonical(str(rec.get("package", ""))) != package:
-            continue
-        try:
-            if not SpecifierSet(str(rec.get("versions", ""))).contains(version, prereleases=True):
-                continue
-        except ValueError:
-            continue
-        lo, hi = rec.get("min_compute_capability"), rec.get("max_compute_capability")
-        low = ComputeCapability.parse(str(lo)) if lo else None
-        high = ComputeCapability.parse(str(hi)) if hi else None
-        if (low is not None and gpu < low) or (high is not None and gpu > high):
-            need = f"{low}+" if low is not None else f"≤ {high}"
-            if low is not None and high is not None:
-                need = f"{low} … {high}"
-            self.reject(package, f"{package} {version}", "gpu",
-                        f"{_series(package, str(rec.get('versions')))} needs {need}; this GPU is "
-                        f"{gpu}{self._gpu_suffix()}")
-            return False
-    return True
+    miss = model_for(self.db).gpu_miss(package, version, gpu)
+    if miss is None:
+        return True
+    self.reject(package, f"{package} {version}", "gpu",
+                f"{_series(package, miss.series)} needs {miss.need()}; this GPU is {gpu}{self._gpu_suffix()}")
+    return False
