@@ -239,7 +239,9 @@ def _fill_from_detection(env: Environment, missing: list[str], fields: dict[str,
     torch = env.torch
     if "torch" in missing and torch is not None and torch.version:
         version = parse_version(torch.version, what="detected torch version")
-        fields["torch"] = parse_specifier(f"=={version}")
+        # An explicit --cuda (or ATTNLOCK_CUDA) wins over the installed build's label: the release
+        # stays, the build is the one asked for (a local label in the pin would override --cuda).
+        fields["torch"] = parse_specifier(f"=={version if 'cuda' in missing else version.public}")
         origins["torch"] = "detected"
         if "cuda" in missing:
             # Detection decided the build variant (local label, else version.py's cuda/hip/xpu);

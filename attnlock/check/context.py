@@ -102,21 +102,31 @@ class InstallSet:
         return out
 
 
-_MARKERS: dict[tuple[int, Env, tuple[str, ...]], tuple[Marker, bool]] = {}
+_MARKERS: dict[tuple[str, Env, tuple[str, ...]], bool] = {}
 
 
 def _holds(marker: Marker | None, env: Env, environment: dict[str, str], extras: tuple[str, ...]) -> bool:
-    """Whether ``marker`` holds in ``env``; memoised by the marker's text (files repeat markers)."""
+    """Whether ``marker`` holds in ``env``; memoised by the marker's text (files repeat markers: a
+    10,000-line file with one marker per line evaluates each distinct marker once per environment)."""
     if marker is None:
         return True
-    # Keyed by identity: parsed requirements are shared (memoised parsing), and the stored
-    # marker keeps its id from being reused.
-    key = (id(marker), env, extras)
+    key = (_marker_text(marker), env, extras)
     found = _MARKERS.get(key)
-    if found is None or found[0] is not marker:
+    if found is None:
         from attnlock.database.store import marker_holds
 
-        found = _MARKERS[key] = (marker, marker_holds(marker, environment, extras))
+        found = _MARKERS[key] = marker_holds(marker, environment, extras)
+    return found
+
+
+_TEXTS: dict[int, tuple[Marker, str]] = {}
+
+
+def _marker_text(marker: Marker) -> str:
+    """``str(marker)``, computed once per marker object (the object is kept, so its id is not reused)."""
+    found = _TEXTS.get(id(marker))
+    if found is None or found[0] is not marker:
+        found = _TEXTS[id(marker)] = (marker, str(marker))
     return found[1]
 
 

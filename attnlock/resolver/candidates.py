@@ -119,6 +119,7 @@ class CandidateSource:
     allow_pre: frozenset[str] = frozenset()  # packages whose wanted range names a pre-release
     user_pinned: frozenset[str] = frozenset()  # packages the user pinned (==): no upload-era bound
     excluded: dict[str, list[Cut]] = field(default_factory=dict)
+    reachable: frozenset[str] | None = None  # PyTorch-index variants an installer can reach (None: all)
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)
     base: CandidateSource | None = None  # the same target without exclusions: its builds are reused
     _cache: dict[tuple[str, frozenset[str]], list[Candidate]] = field(default_factory=dict)
@@ -211,6 +212,10 @@ class CandidateSource:
         return self.target.python
 
     def _is_excluded(self, cand: Candidate) -> bool:
+        if self.reachable is not None and cand.source == "index" and cand.variant not in self.reachable:
+            self.reject(cand.name, cand.describe(), "index",
+                        f"{cand.describe()} comes from the PyTorch index for {cand.variant}, which is not configured")
+            return True
         for cut in self.excluded.get(cand.name, []):
             if cut.applies(cand):
                 self.reject(cand.name, cand.describe(), "known-bad", cut.reason)

@@ -40,17 +40,20 @@ def resolve(
     default_set: bool = False,
     allow_known_bad: Iterable[str] = (),
     avoid_known_bad: bool = True,
+    reachable: frozenset[str] | None = None,
 ) -> Plan:
     """The plan for ``target``: the newest builds of ``wanted`` (default: every covered package
     with a release for the target) that work together.  With ``default_set`` the given ``wanted``
     are treated like the default set: one without a release for the target is left out with a
     note instead of failing the plan.  Confirmed known-bad combinations are avoided, except the
     records named in ``allow_known_bad`` (or all of them without ``avoid_known_bad``: what an
-    installer that reads only metadata would choose).  Raises :class:`NoPlanError` saying why
+    installer that reads only metadata would choose).  ``reachable`` limits PyTorch-index builds to
+    the variants whose index an installer is configured with (``check``: the file's own index lines).  Raises :class:`NoPlanError` saying why
     none exists and what would work, :class:`UsageError` for unknown packages."""
     session = _Session(db, _normalise(target), locations or DatabaseLocations(db), frozenset(canonical(a) for a in allow_build))
     session.allow_known_bad = frozenset(allow_known_bad)
     session.avoid_known_bad = avoid_known_bad
+    session.reachable = reachable
     return session.plan(wanted, optional=default_set)
 
 
@@ -75,6 +78,7 @@ class _Session:
         self.excluded: dict[str, list[Cut]] = {}
         self.allow_known_bad: frozenset[str] = frozenset()
         self.avoid_known_bad = True
+        self.reachable: frozenset[str] | None = None  # PyTorch-index variants the installer can reach
         self.allow_pre: frozenset[str] = frozenset()
         self.user_pinned: frozenset[str] = frozenset()
         self._sources: dict[tuple[object, ...], CandidateSource] = {}
@@ -82,14 +86,15 @@ class _Session:
     def source(self, target: Target | None = None,
                excluded: dict[str, list[Cut]] | None = None) -> CandidateSource:
         ex = self.excluded if excluded is None else excluded
-        key = (target or self.target, self.allow_pre, self.user_pinned,
+        key = (target or self.target, self.allow_pre, self.user_pinned, self.reachable,
                tuple(sorted((k, tuple(sorted(map(repr, v)))) for k, v in ex.items() if v)))
         found = self._sources.get(key)
         if found is None:
             base = self.source(target, {}) if ex else None
             found = self._sources[key] = _TargetSource(facts_for(self.db), target or self.target, self.locations,
                                                        self.allow_build, self.allow_pre, excluded=dict(ex),
-                                                       base=base, user_pinned=self.user_pinned)
+                                                       base=base, user_pinned=self.user_pinned,
+                                                       reachable=self.reachable)
         return found
 
     # -- entry ----------------------------------------------------------------

@@ -74,7 +74,11 @@ def run(iset: InstallSet, target: Target, db: Database | None) -> list[Finding]:
             out += build_rules(iset, env, db, pins)
     if db is not None and not any(f.severity == "error" for f in out):
         # Only where the pins one by one are sound: what would an installer choose from the ranges?
-        out += resolution_rules(iset, target, db)
+        resolved = resolution_rules(iset, target, db)
+        # AL111 names a record for certain: the AL204 "possible" finding on the same record says less.
+        named = {f.message.split("combination ", 1)[1].split(" ", 1)[0] for f in resolved if f.code == "AL111"}
+        out = [f for f in out if not (f.code == "AL204" and any(f"combination {n} " in f.message for n in named))]
+        out += resolved
     return out
 
 

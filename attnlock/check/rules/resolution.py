@@ -18,16 +18,12 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from attnlock.check.context import Env, InstallSet
 from attnlock.check.document import Entry
 from attnlock.check.findings import Finding
-from attnlock.check.rules._base import _finding, _variant_of_label
+from attnlock.check.rules._base import _finding, _index_variant, _variant_of_label
 from attnlock.errors import AttnlockError, NoPlanError
 from attnlock.model import CudaVariant, Plan, Platform, Target
 
 if TYPE_CHECKING:
     from attnlock.database import Database
-
-#: At most this many Pythons are tried per install set, newest first.
-_MAX_ENVS = 4
-
 
 def resolution_rules(iset: InstallSet, target: Target, db: Database) -> list[Finding]:
     """AL112 / AL111 for one install set (the caller runs it only where the exact-pin rules found no error).
@@ -39,14 +35,18 @@ def resolution_rules(iset: InstallSet, target: Target, db: Database) -> list[Fin
     if iset.kind in ("uv.lock", "pylock"):
         return []  # a lock is exact: the pin rules judge it build by build
     envs = _representatives(iset, target)
-    first: list[Finding] | None = None
+    reachable = frozenset(v.label for d in iset.indexes if (v := _index_variant(d)) is not None)
+    failures: list[list[Finding]] = []
     for env in envs:
-        found = _judge(iset, env, target, db)
+        found = _judge(iset, env, target, db, reachable)
         if not any(f.code == "AL112" for f in found):
             return found
-        if first is None:
-            first = found
-    return first or []
+        failures.append(found)
+    if not failures:
+        return []
+    # Nothing resolves on any Python the file allows: report the explanation that is not about a
+    # missing wheel for one Python, where there is one (that is the real conflict).
+    return next((f for f in failures if not any("has no wheel for" in x.message for x in f)), failures[0])
 
 
 def _representatives(iset: InstallSet, target: Target) -> list[Env]:
@@ -54,7 +54,7 @@ def _representatives(iset: InstallSet, target: Target) -> list[Env]:
     platform = target.platform or Platform("linux", "x86_64")
     envs = [e for e in iset.envs if e.platform == platform] or list(iset.envs[:1])
     envs.sort(key=lambda e: (e.python.major, e.python.minor), reverse=True)
-    return envs[:_MAX_ENVS]
+    return envs
 
 
 class _Wanted:
@@ -100,7 +100,7 @@ def _collect(active: Sequence[Entry], known: frozenset[str]) -> _Wanted | None:
     return w if kernels else None  # torch alone, or nothing covered: nothing to resolve together
 
 
-def _judge(iset: InstallSet, env: Env, target: Target, db: Database) -> list[Finding]:
+def _judge(iset: InstallSet, env: Env, target: Target, db: Database, reachable: frozenset[str]) -> list[Finding]:
     from attnlock.compat import model_for
     from attnlock.resolver import resolve
     from attnlock.resolver.resolve import installed_of_plan
@@ -116,7 +116,7 @@ def _judge(iset: InstallSet, env: Env, target: Target, db: Database) -> list[Fin
     t = Target(torch=target.torch, cuda=target.cuda or w.variant, python=env.python, platform=env.platform,
                gpu=target.gpu, gpu_name=target.gpu_name, driver=target.driver)
     try:
-        chosen = resolve(db, t, wanted, avoid_known_bad=False)
+        chosen = resolve(db, t, wanted, avoid_known_bad=False, reachable=reachable)
     except NoPlanError as exc:
         at = _blamed(w, exc.message)
         fix = exc.hint or "loosen the ranges named above"
@@ -134,16 +134,16 @@ def _judge(iset: InstallSet, env: Env, target: Target, db: Database) -> list[Fin
     at = w.entries[next((n for n in members if n != "torch"), members[0] if members else next(iter(w.entries)))]
     picked = ", ".join(f"{p.package} {p.version}" for p in chosen.pins if p.package in kb.packages)
     try:
-        better: Plan | None = resolve(db, t, wanted)
+        better: Plan | None = resolve(db, t, wanted, reachable=reachable)
     except AttnlockError:
         better = None
     if better is not None:
         pins = [p for p in better.pins if p.package in w.specs or p.package in kb.packages]
         fix = "pin " + ", ".join(f"{p.package}=={p.version}" for p in pins) + " (attnlock generate's plan, which avoids it)"
-        lead = "the newest releases this file allows"
+        lead = "the newest releases this file allows (what pip or uv would install)"
     else:
         fix = kb.fix or "change the ranges: no plan inside them avoids this combination"
-        lead = "every set of releases this file allows"
+        lead = "the only releases this file allows"
     return [_finding("AL111", at, f"{lead} ({_words(t)}) is the known-bad "
                      f"combination {kb.id} ({picked}): {kb.reason}" + (f" [{kb.evidence}]" if kb.evidence else ""),
                      list(kb.packages), fix)]
