@@ -31,10 +31,10 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 LINUX = Platform("linux", "x86_64")
 
 # torch releases with no [[variants]] record, and why.
-TORCH_VARIANT_GAPS = {
-    Version("2.15.0"): "no source read names its PyTorch-index variants; a record with only the PyPI "
-                       "build would make `attnlock check` reject every index build (SOURCES-torch-cuda.md)",
-}
+#: torch releases without a [[variants]] record. (2.15.0 has one naming only its default-index builds:
+#: its PyTorch-index variants are unknown, so the record has no `variants` key and check judges no
+#: index build of it: TorchVariants.index_known.)
+TORCH_VARIANT_GAPS: dict[Version, str] = {}
 
 # [[index_builds]] releases that the package index does not have (their records' notes say so).
 XFORMERS_NOT_ON_INDEX = {

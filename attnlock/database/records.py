@@ -337,6 +337,7 @@ class TorchVariants:
     index: tuple[CudaVariant, ...]
     source: str
     pypi_by_platform: Mapping[str, CudaVariant | None] = field(default_factory=dict)  # None: "unknown"
+    index_known: bool = True  # False: the record names no PyTorch-index variants (unknown, not none)
 
 
 @dataclass(frozen=True)

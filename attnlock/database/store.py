@@ -158,6 +158,7 @@ class Database:
             pypi_by_platform={str(k): (CudaVariant.parse(v) if v != "unknown" else None)
                               for k, v in by_platform.items() if isinstance(v, str)}
             if isinstance(by_platform, dict) else {},
+            index_known="variants" in rec,
         )
 
     def torch_abi(self, version: Version, platform: Platform, index: str = "pypi") -> bool | None:

@@ -70,17 +70,22 @@ def _no_torch(session: _Session, filter_: str) -> str:
         inside = [v for v in versions if spec is None or spec.contains(v, prereleases=True)]
         facts = session.source().db
         have: list[str] = []
+        unknown_index = False
         for v in reversed(inside):
             tv = facts.torch_variants(v)
             if tv is not None:
                 have = sorted({x.label for x in ((tv.pypi,) if tv.pypi else ()) + tv.index})
+                unknown_index = not tv.index_known
                 break
         with_it = [v for v in versions if any(c.version == v for c in session.source(
             replace(t, torch=None)).candidates("torch"))]
         single = [s.version for s in spec or () if s.operator == "==" and "*" not in s.version]
         words = (f"torch {single[0]} has no {t.cuda.label} build" if len(single) == 1 and len(list(spec or ())) == 1
                  else f"no torch{' ' + str(spec) if spec else ''} release has a {t.cuda.label} build")
-        if have:
+        if have and unknown_index:
+            words += (f" that the database knows of (torch {inside[-1]}: {', '.join(have)} on the default index; "
+                      "its PyTorch-index variants are not recorded)")
+        elif have:
             words += f" (torch {inside[-1]} has {', '.join(have)})"
         if with_it:
             words += f"; {t.cuda.label} builds exist for torch {', '.join(str(v) for v in with_it[-3:][::-1])}"

@@ -117,7 +117,7 @@ def build_rules(iset: InstallSet, env: Env, db: Database, pins: dict[str, _Pin])
     if torch is not None and torch.exact is not None and torch.exact.local:
         variant = _variant_of_label(torch.exact.local)
         known = db.torch_variants(Version(torch.exact.public))
-        if variant is not None and known is not None:
+        if variant is not None and known is not None and known.index_known:
             available = set(known.index) | ({known.pypi} if known.pypi else set())
             if available and variant not in available:
                 out.append(_finding(
