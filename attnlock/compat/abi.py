@@ -17,7 +17,7 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from attnlock.compat.problems import Problem, RecordError, source_text
+from attnlock.compat.problems import Problem, RecordError, load_strictly, source_text
 from attnlock.model import CudaVariant, canonical
 
 SERVES = ("exact", "exact-minor", "from-built")
@@ -174,14 +174,7 @@ def judge(window: AbiWindow | None, built: Version, cxx11abi: bool | None,
 
 def parse_windows(records: Iterable[Mapping[str, Any]], file: str) -> tuple[tuple[AbiWindow, ...], list[Problem]]:
     """Every window that parses, and a problem for each record that does not."""
-    out: list[AbiWindow] = []
-    problems: list[Problem] = []
-    for i, rec in enumerate(records):
-        try:
-            out.append(AbiWindow.parse(rec))
-        except RecordError as exc:
-            problems.append(Problem(file, f"window[{i}].{exc.key}", exc.message))
-    return tuple(out), problems
+    return load_strictly(records, AbiWindow.parse, file, "window")
 
 
 def find(windows: Iterable[AbiWindow], package: str, version: Version, built: Version) -> AbiWindow | None:

@@ -13,7 +13,7 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from attnlock.compat.problems import Problem, RecordError
+from attnlock.compat.problems import Problem, RecordError, load_strictly
 from attnlock.errors import UsageError
 from attnlock.model import ComputeCapability, canonical
 
@@ -50,29 +50,25 @@ class GpuRange:
 
 
 def parse_releases(records: Iterable[Mapping[str, Any]], file: str) -> tuple[tuple[FlashAttnRelease, ...], list[Problem]]:
-    out: list[FlashAttnRelease] = []
-    problems: list[Problem] = []
-    for i, rec in enumerate(records):
-        try:
-            out.append(_release(rec))
-        except RecordError as exc:
-            problems.append(Problem(file, f"release[{i}].{exc.key}", exc.message))
-    return tuple(out), problems
+    return load_strictly(records, _release, file, "release")
 
 
 def parse_ranges(records: Iterable[Mapping[str, Any]], file: str) -> tuple[tuple[GpuRange, ...], list[Problem]]:
-    out: list[GpuRange] = []
-    problems: list[Problem] = []
-    for i, rec in enumerate(records):
-        try:
-            versions = SpecifierSet(str(rec.get("versions", "")))
-            lo, hi = rec.get("min_compute_capability"), rec.get("max_compute_capability")
-            out.append(GpuRange(canonical(str(rec.get("package", ""))), versions,
-                                ComputeCapability.parse(str(lo)) if lo else None,
-                                ComputeCapability.parse(str(hi)) if hi else None, str(rec.get("versions", ""))))
-        except (InvalidSpecifier, UsageError) as exc:
-            problems.append(Problem(file, f"requirement[{i}]", str(exc)))
-    return tuple(out), problems
+    return load_strictly(records, _range, file, "requirement")
+
+
+def _range(rec: Mapping[str, Any]) -> GpuRange:
+    try:
+        versions = SpecifierSet(str(rec.get("versions", "")))
+    except InvalidSpecifier:
+        raise RecordError("versions", "not a version specifier") from None
+    try:
+        lo, hi = rec.get("min_compute_capability"), rec.get("max_compute_capability")
+        low = ComputeCapability.parse(str(lo)) if lo else None
+        high = ComputeCapability.parse(str(hi)) if hi else None
+    except UsageError as exc:
+        raise RecordError("min_compute_capability", str(exc)) from None
+    return GpuRange(canonical(str(rec.get("package", ""))), versions, low, high, str(rec.get("versions", "")))
 
 
 def _release(rec: Mapping[str, Any]) -> FlashAttnRelease:

@@ -17,7 +17,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from attnlock.compat.abi import label_matches
-from attnlock.compat.problems import Problem, RecordError, source_text
+from attnlock.compat.problems import Problem, RecordError, load_strictly, source_text
 from attnlock.model import ComputeCapability, Platform, canonical
 
 STATUSES = ("known-bad", "reported")
@@ -159,14 +159,7 @@ class Hit:
 
 def parse_known_bad(records: Iterable[Mapping[str, Any]], file: str) -> tuple[tuple[KnownBad, ...], list[Problem]]:
     """Every record that parses, and a problem for each that does not."""
-    out: list[KnownBad] = []
-    problems: list[Problem] = []
-    for i, rec in enumerate(records):
-        try:
-            out.append(KnownBad.parse(rec))
-        except RecordError as exc:
-            problems.append(Problem(file, f"combination[{i}].{exc.key}", exc.message))
-    return tuple(out), problems
+    return load_strictly(records, KnownBad.parse, file, "combination")
 
 
 def gpu_words(spec: SpecifierSet) -> str:

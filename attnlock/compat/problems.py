@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from attnlock.database.store import Problem
 
@@ -25,4 +25,20 @@ def source_text(rec: Mapping[str, Any], key: str = "source") -> str:
     return str(src) if src is not None else ""
 
 
-__all__ = ["Problem", "RecordError", "source_text"]
+T = TypeVar("T")
+
+
+def load_strictly(records: Iterable[Mapping[str, Any]], parse: Callable[[Mapping[str, Any]], T], file: str,
+                  table: str) -> tuple[tuple[T, ...], list[Problem]]:
+    """Every record ``parse`` accepts, and a problem naming file, table index and key for each it rejects."""
+    out: list[T] = []
+    problems: list[Problem] = []
+    for i, rec in enumerate(records):
+        try:
+            out.append(parse(rec))
+        except RecordError as exc:
+            problems.append(Problem(file, f"{table}[{i}].{exc.key}", exc.message))
+    return tuple(out), problems
+
+
+__all__ = ["Problem", "RecordError", "load_strictly", "source_text"]

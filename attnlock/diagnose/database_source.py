@@ -13,7 +13,7 @@ import weakref
 from typing import Any, cast
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from attnlock.diagnose.port import CompatibilitySource, FlashAttnWheel, XformersBuild
 from attnlock.errors import AttnlockError, DataError
@@ -44,22 +44,6 @@ def source_for(db: object | None) -> CompatibilitySource | None:
     if cached is None:
         cached = _ADAPTERS[db] = DatabaseSource(db)
     return cached
-
-
-def _version(value: object) -> Version | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return Version(value)
-    except InvalidVersion:
-        return None
-
-
-def _first_source(rec: dict[str, Any]) -> str:
-    src = rec.get("source")
-    if isinstance(src, list) and src:
-        return str(src[0])
-    return str(src) if src else ""
 
 
 class DatabaseSource:

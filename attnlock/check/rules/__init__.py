@@ -44,6 +44,7 @@ def run(iset: InstallSet, target: Target, db: Database | None) -> list[Finding]:
     out = file_rules(iset) + index_rules(iset, target, db) + target_rules(iset, target, db)
     if db is not None:
         out += release_rules(iset, db) + torch_floats_rules(iset, db)
+    possible: list[tuple[str, Finding]] = []  # AL204, with the record each names
     groups: dict[tuple[int, ...], tuple[list[Entry], list[Env]]] = {}
     for env in iset.envs:
         active = iset.active(env)
@@ -53,7 +54,8 @@ def run(iset: InstallSet, target: Target, db: Database | None) -> list[Finding]:
         if not pins:
             continue
         if db is not None:
-            out += known_bad_rules(db, pins, target)
+            for record, finding in known_bad_rules(db, pins, target):
+                (possible.append((record, finding)) if finding.code == "AL204" else out.append(finding))
         known = [] if db is None else [
             (p, rel) for p in pins.values() if p.exact is not None
             for rel in (_release(db, p.name, p.exact),) if rel is not None]
@@ -72,13 +74,13 @@ def run(iset: InstallSet, target: Target, db: Database | None) -> list[Finding]:
             judged.add(signature)
             out += dependency_rules(iset, env, db, pins)
             out += build_rules(iset, env, db, pins)
+    settled: set[str] = set()
     if db is not None and not any(f.severity == "error" for f in out):
         # Only where the pins one by one are sound: what would an installer choose from the ranges?
-        resolved = resolution_rules(iset, target, db)
-        # AL111 names a record for certain: the AL204 "possible" finding on the same record says less.
-        named = {f.message.split("combination ", 1)[1].split(" ", 1)[0] for f in resolved if f.code == "AL111"}
-        out = [f for f in out if not (f.code == "AL204" and any(f"combination {n} " in f.message for n in named))]
+        resolved, settled = resolution_rules(iset, target, db)
         out += resolved
+    # A record AL111 names for certain needs no AL204 "possible" finding beside it.
+    out += [f for record, f in possible if record not in settled]
     return out
 
 

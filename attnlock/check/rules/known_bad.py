@@ -32,11 +32,11 @@ def installed_of(db: Database, pins: dict[str, _Pin]) -> dict[str, Installed]:
     return out
 
 
-def known_bad_rules(db: Database, pins: dict[str, _Pin], target: Target) -> list[Finding]:
-    """Combinations the database records as broken: definite hits of confirmed records are errors
+def known_bad_rules(db: Database, pins: dict[str, _Pin], target: Target) -> list[tuple[str, Finding]]:
+    """(record id, finding) for combinations the database records as broken: definite hits of confirmed records are errors
     (AL106); a reported record, or a hit that depends on what the file does not say (the GPU, the
     build), is a warning (AL204) naming what is unknown."""
-    out: list[Finding] = []
+    out: list[tuple[str, Finding]] = []
     for hit in model_for(db).known_bad_hits(installed_of(db, pins), gpu=target.gpu, platform=target.platform):
         kb = hit.record
         involved = [pins[n] for n in kb.packages if n in pins]
@@ -49,14 +49,14 @@ def known_bad_rules(db: Database, pins: dict[str, _Pin], target: Target) -> list
         if kb.evidence:
             message += f" [{kb.evidence}]"
         if hit.definite and kb.confirmed:
-            out.append(_finding("AL106", at, f"known-bad combination {kb.id}: {message}", list(kb.packages),
-                                kb.fix or None))
+            out.append((kb.id, _finding("AL106", at, f"known-bad combination {kb.id}: {message}", list(kb.packages),
+                                kb.fix or None)))
         elif hit.definite:
-            out.append(_finding("AL204", at, f"reported (unconfirmed) broken combination {kb.id}: {message}",
-                                list(kb.packages), kb.fix or None))
+            out.append((kb.id, _finding("AL204", at, f"reported (unconfirmed) broken combination {kb.id}: {message}",
+                                        list(kb.packages), kb.fix or None)))
         else:
             unknown = " and ".join(hit.unknown)
-            out.append(_finding("AL204", at, f"{'known-bad' if kb.confirmed else 'reported'} combination {kb.id} "
+            out.append((kb.id, _finding("AL204", at, f"{'known-bad' if kb.confirmed else 'reported'} combination {kb.id} "
                                 f"unless {unknown} is outside it ({kb.words()}): {message}",
-                                list(kb.packages), kb.fix or None))
+                                list(kb.packages), kb.fix or None)))
     return out

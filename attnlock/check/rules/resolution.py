@@ -25,28 +25,29 @@ from attnlock.model import CudaVariant, Plan, Platform, Target
 if TYPE_CHECKING:
     from attnlock.database import Database
 
-def resolution_rules(iset: InstallSet, target: Target, db: Database) -> list[Finding]:
-    """AL112 / AL111 for one install set (the caller runs it only where the exact-pin rules found no error).
+def resolution_rules(iset: InstallSet, target: Target, db: Database) -> tuple[list[Finding], set[str]]:
+    """AL112 / AL111 for one install set, and the known-bad records AL111 names (the caller runs it only
+    where the exact-pin rules found no error).
 
     Where the options and markers do not fix the place, the set is judged where these stacks run
     (linux-x86_64) and passes when some Python the file allows resolves: AL112 only when none does
     (with the newest one's explanation), AL111 from the first one that resolves.
     """
     if iset.kind in ("uv.lock", "pylock"):
-        return []  # a lock is exact: the pin rules judge it build by build
+        return [], set()  # a lock is exact: the pin rules judge it build by build
     envs = _representatives(iset, target)
     reachable = frozenset(v.label for d in iset.indexes if (v := _index_variant(d)) is not None)
     failures: list[list[Finding]] = []
     for env in envs:
-        found = _judge(iset, env, target, db, reachable)
+        found, records = _judge(iset, env, target, db, reachable)
         if not any(f.code == "AL112" for f in found):
-            return found
+            return found, records
         failures.append(found)
     if not failures:
-        return []
+        return [], set()
     # Nothing resolves on any Python the file allows: report the explanation that is not about a
     # missing wheel for one Python, where there is one (that is the real conflict).
-    return next((f for f in failures if not any("has no wheel for" in x.message for x in f)), failures[0])
+    return next((f for f in failures if not any("has no wheel for" in x.message for x in f)), failures[0]), set()
 
 
 def _representatives(iset: InstallSet, target: Target) -> list[Env]:
@@ -100,7 +101,8 @@ def _collect(active: Sequence[Entry], known: frozenset[str]) -> _Wanted | None:
     return w if kernels else None  # torch alone, or nothing covered: nothing to resolve together
 
 
-def _judge(iset: InstallSet, env: Env, target: Target, db: Database, reachable: frozenset[str]) -> list[Finding]:
+def _judge(iset: InstallSet, env: Env, target: Target, db: Database,
+           reachable: frozenset[str]) -> tuple[list[Finding], set[str]]:
     from attnlock.compat import model_for
     from attnlock.resolver import resolve
     from attnlock.resolver.resolve import installed_of_plan
@@ -109,7 +111,7 @@ def _judge(iset: InstallSet, env: Env, target: Target, db: Database, reachable: 
 
     w = _collect(iset.active(env), known_packages(db))
     if w is None:
-        return []
+        return [], set()
     wanted = [Wanted(n, w.specs[n], w.extras.get(n, frozenset())) for n in w.specs]
     if "torch" not in w.specs:
         wanted.insert(0, Wanted("torch", SpecifierSet()))
@@ -121,14 +123,14 @@ def _judge(iset: InstallSet, env: Env, target: Target, db: Database, reachable: 
         at = _blamed(w, exc.message)
         fix = exc.hint or "loosen the ranges named above"
         return [_finding("AL112", at, f"no set of builds in this file's ranges works together "
-                         f"({_words(t)}): {exc.message}", list(w.specs), fix)]
+                         f"({_words(t)}): {exc.message}", list(w.specs), fix)], set()
     except AttnlockError:
-        return []  # a usage problem of the target (an unknown variant): other rules say it
+        return [], set()  # a usage problem of the target (an unknown variant): other rules say it
     model = model_for(db)
     hits = [h for h in model.known_bad_hits(installed_of_plan(chosen), gpu=t.gpu, platform=t.platform)
             if h.definite and h.record.confirmed]
     if not hits:
-        return []
+        return [], set()
     kb = hits[0].record
     members = [n for n in kb.members() if n in w.entries]
     at = w.entries[next((n for n in members if n != "torch"), members[0] if members else next(iter(w.entries)))]
@@ -146,7 +148,7 @@ def _judge(iset: InstallSet, env: Env, target: Target, db: Database, reachable: 
         lead = "the only releases this file allows"
     return [_finding("AL111", at, f"{lead} ({_words(t)}) is the known-bad "
                      f"combination {kb.id} ({picked}): {kb.reason}" + (f" [{kb.evidence}]" if kb.evidence else ""),
-                     list(kb.packages), fix)]
+                     list(kb.packages), fix)], {kb.id}
 
 
 def _blamed(w: _Wanted, message: str) -> Entry:
