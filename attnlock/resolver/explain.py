@@ -128,7 +128,7 @@ def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
             _run(source, [*torch_roots, root])
         except _Impossible as exc:
             return _no_build_for_torch(session, root, [*torch_roots, root], exc.causes, applied, search=search,
-                                       source=source)
+                                       source=source, everything=list(roots))
     # 3. The wanted packages conflict with each other.
     lines = _cause_lines(causes)
     message = "the wanted packages need different torch builds: " + "; ".join(lines) if lines else \
@@ -138,8 +138,12 @@ def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
 
 def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
                         causes: list[tuple[Req, Candidate | None]], applied: list[Exclusion], *,
-                        search: bool = True, source: CandidateSource | None = None) -> NoPlanError:
+                        search: bool = True, source: CandidateSource | None = None,
+                        everything: list[Req] | None = None) -> NoPlanError:
+    """``roots`` are torch and the package that has no build; the searches for what would work keep
+    ``everything`` the user asked for (a hint must not quietly drop another wanted package)."""
     target = session.target
+    wanted = everything or roots
     torch_words = _torch_words(session)
     name = root.name + (str(root.specifier) if root.specifier else "")
     shared = sorted({req.name for req, _ in causes} - {"torch", root.name})
@@ -168,13 +172,13 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
     if not search:
         return NoPlanError(message)
     if target.torch is not None or target.cuda is not None:
-        found = _closest_torch(session, roots)
-        if found is not None and "torch" in found:
+        found = _closest_torch(session, wanted)
+        if found is not None and "torch" in found and root.name in found:
             t = found["torch"]
             verb = "works with it" if shared else "has one"
             message += f"; {t.describe()} {verb} ({found[root.name].describe()})"
             hint = f"use --torch {t.version}" + (f" --cuda {t.variant}" if t.variant else "")
-    return NoPlanError(message, hint=hint or _nearest(session, roots, avoid=root.name))
+    return NoPlanError(message, hint=hint or _nearest(session, wanted, avoid=root.name))
 
 
 def _depends_on_torch(source: CandidateSource, root: Req) -> bool:
