@@ -99,10 +99,10 @@ def _parse_torch(text: str, what: str) -> tuple[dict[str, Any], CudaVariant | No
             try:
                 variant = CudaVariant.parse(version.local)
             except UsageError:
-                raise UsageError(
-                    f"unknown build label {version.local!r} in torch version {raw!r} ({what})",
-                    hint="labels are cpu, cu121, rocm6.2 …; or drop the label and give --cuda",
-                ) from None
+                # A custom build's label (NGC's 2.1.0a0+32f93b1, a source build's +git…): not a
+                # variant; the release is the target and the plan keeps the build (any local label
+                # of it satisfies ==2.1.0a0).
+                return {"torch": parse_specifier(f"=={version.public}", what=f"torch version ({what})")}, None
         return {"torch": parse_specifier(f"=={version}", what=f"torch version ({what})")}, variant
     return {"torch": parse_specifier(raw, what=f"torch version range ({what})")}, None
 

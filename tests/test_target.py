@@ -152,7 +152,6 @@ def test_several_gpus_plan_for_the_lowest() -> None:
     ("kw", "environ", "needle"),
     [
         ({"torch": "two"}, {}, "torch version range (--torch)"),
-        ({"torch": "2.3.1+weird"}, {}, "unknown build label"),
         ({"cuda": "cuda-twelve"}, {}, "unknown CUDA variant"),
         ({"python": "python3"}, {}, "malformed Python version"),
         ({"platform": "amiga"}, {}, "unknown platform"),
@@ -241,3 +240,15 @@ def test_driver_is_kept_as_written() -> None:
     assert t.driver == Version("535.104.5") and t.driver_words == "535.104.05"
     t = target_from_args(args(gpu="sm_80"), environ={}, detected=lambda: environment(driver="580.159.04"))
     assert t.driver_words == "580.159.04"
+
+
+def test_a_custom_build_label_is_a_target_not_a_usage_error() -> None:
+    """NGC's ``2.1.0a0+32f93b1`` (issue 13): the release is the target; the label is no CUDA variant."""
+    import argparse
+
+    from attnlock.target import target_from_args
+
+    args = argparse.Namespace(torch="2.1.0a0+32f93b1", cuda=None, python="3.10", platform="linux-x86_64", gpu="none",
+                              driver=None)
+    t = target_from_args(args, environ={})
+    assert str(t.torch) == "==2.1.0a0"

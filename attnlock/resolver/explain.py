@@ -169,6 +169,16 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
         message = f"no usable {name} release for {torch_words}: " + "; ".join(
             f"{e.package}{e.specifier} is {e.reason}" + (f" ({e.evidence})" if e.evidence else "") for e in bad)
     hint = None
+    custom = next((c for c in session.source().candidates("torch") if c.source == "installed"), None)
+    if custom is not None:
+        # The machine's own torch build: never move it; the kernel is built against it instead.
+        arch = target.gpu.dotted if target.gpu is not None else "<your GPU's compute capability, e.g. 9.0>"
+        return NoPlanError(
+            f"{message}; torch {custom.version} is a custom build (no index serves it), so no prebuilt "
+            f"{root.name} wheel is made for it",
+            hint=(f"build {root.name} against the installed torch: TORCH_CUDA_ARCH_LIST={arch} MAX_JOBS=4 "
+                  f"pip install --no-build-isolation {root.name}; with uv, declare [tool.uv.extra-build-dependencies] "
+                  f"{root.name} = [{{ requirement = \"torch\", match-runtime = true }}]"))
     if not search:
         return NoPlanError(message)
     if target.torch is not None or target.cuda is not None:

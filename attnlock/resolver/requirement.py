@@ -34,8 +34,9 @@ class Req:
         if cand.name != self.name:
             return False
         pre = self._pre
-        if cand.version.is_prerelease and not pre:
-            return False  # pre-releases and dev builds only when a range names one (PEP 440)
+        if cand.version.is_prerelease and not pre and cand.source != "installed":
+            return False  # pre-releases and dev builds only when a range names one (PEP 440); a custom
+            #              torch the target names (NGC's 2.1.0a0) is the machine's, not a choice
         if not self.specifier.contains(cand.version, prereleases=True if pre else None):
             return False
         if self.variant is not None and cand.variant != self.variant:

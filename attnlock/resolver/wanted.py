@@ -63,6 +63,9 @@ def parse_with(text: str | Sequence[str] | None) -> tuple[Wanted, ...] | None:
     return tuple(Wanted.parse(p) for p in parts)
 
 
+_VARIANT = re.compile(r"cu\d{2,3}|cpu|rocm\d+(?:\.\d+){0,2}|xpu")
+
+
 def torch_target(target: Target) -> tuple[SpecifierSet | None, str | None]:
     """The target's torch range with any local label moved out: ``==2.3.1+cu118`` → (==2.3.1, cu118)."""
     if target.torch is None:
@@ -73,7 +76,8 @@ def torch_target(target: Target) -> tuple[SpecifierSet | None, str | None]:
         m = re.fullmatch(r"([^+]+)\+(.+)", s.version)
         if m and s.operator in ("==", "==="):
             specs.append(f"=={m.group(1)}")
-            variant = m.group(2).lower()
+            if _VARIANT.fullmatch(m.group(2).lower()):
+                variant = m.group(2).lower()  # another label is a custom build's: the release is the target
         else:
             specs.append(str(s))
     return SpecifierSet(",".join(specs)), variant

@@ -67,7 +67,25 @@ def torch_candidates(self: CandidateSource) -> list[Candidate]:
             elif not self._variant_ok(build, "torch", variant, rel.version):
                 continue
             out.append(_torch_candidate(self, rel, variant, source, label, pypi))
-    return out
+    return out or _custom_torch(self)
+
+
+def _custom_torch(self: CandidateSource) -> list[Candidate]:
+    """A torch the target pins that no index serves (an NGC ``2.1.0a0``, a nightly ``2.6.0.dev…``):
+    the build installed on the machine.  The plan keeps it and never replaces it; its requirements are
+    unknown (no metadata), kernel packages pair with it only through an ABI window that covers it."""
+    spec = self.target.torch
+    pins = [s for s in spec or () if s.operator in ("==", "===") and "*" not in s.version]
+    if len(pins) != 1 or len(list(spec or ())) != 1:
+        return []
+    version = Version(pins[0].version)
+    if not (version.is_prerelease or version.is_devrelease) or self.db.release("torch", version) is not None:
+        return []
+    variant = self.target.cuda.label if self.target.cuda is not None else None
+    self.reject("torch", f"torch {version}", "custom",
+                f"torch {version} is a custom build no index serves: kernel packages need a build made for it")
+    return [Candidate("torch", version, None, "installed", variant=variant,
+                      why="a custom torch build (no index serves it): kept as installed, never replaced")]
 def _torch_candidate(self: CandidateSource, rel: Release, variant: CudaVariant | None, source: str, label: str | None,
                      pypi: CudaVariant | None) -> Candidate:
     plat = self._platform or Platform("linux", "x86_64")
