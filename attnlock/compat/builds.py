@@ -77,46 +77,52 @@ def xformers_builds(db: Database, rel: Release, platform: Platform | None = None
         if built is not None:
             out.append(KernelBuild("xformers", rel.version, built, "pypi", evidence=wheel.filename))
             break
-    for torch, variants, source, labelled in _index_records(db, rel.version):
-        for variant in variants:
-            out.append(KernelBuild("xformers", rel.version, Version(f"{torch.public}+{variant.label}"), "index",
-                                   index=variant.label, label=variant.label if labelled(variant) else None,
-                                   evidence=source))
-    return out
+    return out + index_builds(db, rel.version)
 
 
 def xformers_pypi_stand_in(db: Database, version: Version) -> KernelBuild | None:
     """For a release refresh has not read: the default-index build the curated record names (``pypi``)."""
-    for rec in db.curated_records("xformers", "index_builds"):
-        if not _names(rec.get("xformers"), version):
-            continue
-        torch, pypi = _version(rec.get("torch")), rec.get("pypi")
-        if torch is not None and isinstance(pypi, str) and pypi != "unknown":
-            src = rec.get("source")
-            evidence = str(src[0]) if isinstance(src, list) and src else str(src or "")
-            return KernelBuild("xformers", version, Version(f"{torch.public}+{pypi}"), "pypi", evidence=evidence)
+    for rec in index_records(db):
+        if rec.names(version) and rec.pypi is not None:
+            return KernelBuild("xformers", version, Version(f"{rec.torch.public}+{rec.pypi}"), "pypi",
+                               evidence=rec.evidence)
     return None
 
 
-def _index_records(db: Database, version: Version) -> list[tuple[Version, tuple[CudaVariant, ...], str, _Labelled]]:
-    """The curated PyTorch-index builds of one xformers release (records parsed once per database)."""
-    out = []
-    for names, torch, variants, evidence, labelled in _parsed_index_records(db):
-        if (names == version) if isinstance(names, Version) else names.contains(version, prereleases=True):
-            out.append((torch, variants, evidence, labelled))
-    return out
+def index_builds(db: Database, version: Version) -> list[KernelBuild]:
+    """The curated PyTorch-index builds of one xformers release (``xformers.toml [[index_builds]]``)."""
+    return [KernelBuild("xformers", version, Version(f"{rec.torch.public}+{v.label}"), "index", index=v.label,
+                        label=v.label if rec.labelled(v) else None, evidence=rec.evidence)
+            for rec in index_records(db) if rec.names(version) for v in rec.variants]
 
 
-_PARSED: weakref.WeakKeyDictionary[Database, list[tuple[Version | SpecifierSet, Version, tuple[CudaVariant, ...],
-                                                       str, _Labelled]]] = weakref.WeakKeyDictionary()
+@dataclass(frozen=True)
+class IndexRecord:
+    """One ``[[index_builds]]`` record, parsed once per database."""
+
+    xformers: Version | SpecifierSet  # the release(s) it is about: ``0.0.27`` or ``==0.0.27``
+    torch: Version
+    variants: tuple[CudaVariant, ...]
+    evidence: str
+    labelled: _Labelled
+    pypi: str | None  # the variant of the default index's build (None: not recorded)
+    torch_requirement: str | None  # what the wheels' metadata declares on torch
+
+    def names(self, version: Version) -> bool:
+        if isinstance(self.xformers, Version):
+            return self.xformers == version
+        return self.xformers.contains(version, prereleases=True)
 
 
-def _parsed_index_records(db: Database) -> list[tuple[Version | SpecifierSet, Version, tuple[CudaVariant, ...], str,
-                                                       _Labelled]]:
+_PARSED: weakref.WeakKeyDictionary[Database, tuple[IndexRecord, ...]] = weakref.WeakKeyDictionary()
+
+
+def index_records(db: Database) -> tuple[IndexRecord, ...]:
+    """Every parseable ``[[index_builds]]`` record of ``db`` (``db validate`` reports the others)."""
     found = _PARSED.get(db)
     if found is not None:
         return found
-    found = []
+    out = []
     for rec in db.curated_records("xformers", "index_builds"):
         raw, torch = rec.get("xformers"), _version(rec.get("torch"))
         if not isinstance(raw, str) or torch is None:
@@ -125,13 +131,15 @@ def _parsed_index_records(db: Database) -> list[tuple[Version | SpecifierSet, Ve
             names: Version | SpecifierSet = Version(raw) if raw.strip()[:1].isdigit() else SpecifierSet(raw)
         except (InvalidSpecifier, InvalidVersion):
             continue
-        variants = tuple(CudaVariant.parse(v) for v in rec.get("variants", []) if isinstance(v, str))
-        default = rec.get("default_variant")
+        default, pypi, req = rec.get("default_variant"), rec.get("pypi"), rec.get("torch_requirement")
         src = rec.get("source")
-        evidence = str(src[0]) if isinstance(src, list) and src else str(src or "")
-        found.append((names, torch, variants, evidence,
-                      _Labelled(str(rec.get("local_label", "")), default if isinstance(default, str) else None)))
-    _PARSED[db] = found
+        out.append(IndexRecord(
+            names, torch, tuple(CudaVariant.parse(v) for v in rec.get("variants", []) if isinstance(v, str)),
+            str(src[0]) if isinstance(src, list) and src else str(src or ""),
+            _Labelled(str(rec.get("local_label", "")), default if isinstance(default, str) else None),
+            pypi if isinstance(pypi, str) and pypi != "unknown" else None,
+            req if isinstance(req, str) else None))
+    found = _PARSED[db] = tuple(out)
     return found
 
 
@@ -159,18 +167,6 @@ def flash_attn_build(w: FlashAttnWheel) -> KernelBuild:
     return KernelBuild(w.package, w.version, Version(f"{w.torch_minor}+{w.cuda}"), "url", url=w.url,
                        label=w.local_label, cxx11abi=w.cxx11abi, python=w.python, platform=w.platform,
                        evidence=w.source)
-
-
-def _names(value: object, version: Version) -> bool:
-    """Whether a record's ``xformers`` key (``0.0.27`` or ``==0.0.27``) names ``version``."""
-    if not isinstance(value, str):
-        return False
-    try:
-        if value.strip()[:1].isdigit():
-            return Version(value) == version
-        return SpecifierSet(value).contains(version, prereleases=True)
-    except (InvalidSpecifier, InvalidVersion):
-        return False
 
 
 def _version(value: object) -> Version | None:

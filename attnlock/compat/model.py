@@ -16,7 +16,14 @@ from packaging.version import Version
 
 from attnlock.compat import abi
 from attnlock.compat.abi import AbiWindow, Verdict
-from attnlock.compat.builds import KernelBuild, flash_attn_build, xformers_builds, xformers_pypi_stand_in
+from attnlock.compat.builds import (
+    KernelBuild,
+    flash_attn_build,
+    index_builds,
+    index_records,
+    xformers_builds,
+    xformers_pypi_stand_in,
+)
 from attnlock.compat.kernels import FlashAttnRelease, GpuRange, parse_ranges, parse_releases
 from attnlock.compat.known_bad import Hit, Installed, KnownBad, parse_known_bad
 from attnlock.compat.problems import Problem
@@ -146,27 +153,13 @@ class Model:
         if rel is not None:
             return self.xformers_builds(rel)
         stand_in = xformers_pypi_stand_in(self.db, version)
-        from attnlock.compat.builds import _index_records
-
-        out = [stand_in] if stand_in is not None else []
-        for torch, variants, source, labelled in _index_records(self.db, version):
-            out += [KernelBuild("xformers", version, Version(f"{torch.public}+{v.label}"), "index", index=v.label,
-                                label=v.label if labelled(v) else None, evidence=source) for v in variants]
-        return out
+        return ([stand_in] if stand_in is not None else []) + index_builds(self.db, version)
 
     def xformers_curated_versions(self) -> dict[Version, str | None]:
         """Releases the curated index records name, with the torch requirement their wheels declare
         (``torch_requirement``: a stand-in for releases refresh has not read)."""
-        out: dict[Version, str | None] = {}
-        for rec in self.db.curated_records("xformers", "index_builds"):
-            raw = rec.get("xformers")
-            try:
-                version = Version(str(raw))
-            except ValueError:
-                continue
-            req = rec.get("torch_requirement")
-            out[version] = req if isinstance(req, str) else None
-        return out
+        return {rec.xformers: rec.torch_requirement for rec in index_records(self.db)
+                if isinstance(rec.xformers, Version)}
 
     def flash_attn_builds(self, platform: str | None = None, python: str | None = None,
                           torch_minors: frozenset[str] | None = None) -> list[KernelBuild]:
