@@ -8,11 +8,11 @@ No facts live here (driver floors, GPU names, arch lists are in data/).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from attnlock.errors import UsageError
@@ -210,9 +210,14 @@ def parse_specifier(text: str, *, what: str = "version range") -> SpecifierSet:
         raise UsageError(f"malformed {what} {text!r}", hint="write e.g. '>=2.4,<2.6' or '==2.3.1'") from None
 
 
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+@functools.lru_cache(maxsize=4096)
 def canonical(name: str) -> str:
-    """The PyPI canonical form of a project name (``flash_attn`` → ``flash-attn``)."""
-    return str(canonicalize_name(name))
+    """The PyPI canonical form of a project name (``flash_attn`` → ``flash-attn``; PEP 503, as
+    ``packaging.utils.canonicalize_name`` without importing packaging.tags)."""
+    return _SEPARATORS.sub("-", name).lower()
 
 
 # ---------------------------------------------------------------- target

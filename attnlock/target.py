@@ -228,7 +228,7 @@ def _environment(detected: Environment | Callable[[], Environment] | None) -> En
     if detected is None:
         from attnlock.detect import detect
 
-        return detect()
+        return detect(tags=False)
     if callable(detected):
         return detected()
     return detected

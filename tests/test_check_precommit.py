@@ -36,7 +36,7 @@ def _hook_repository(dest: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "attnlock", dest / "attnlock", ignore=ignore)
     shutil.copytree(ROOT / "data", dest / "data", ignore=ignore)
-    for name in ("pyproject.toml", ".pre-commit-hooks.yaml", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "hatch_build.py", ".pre-commit-hooks.yaml", "README.md", "LICENSE"):
         if (ROOT / name).exists():
             shutil.copy2(ROOT / name, dest / name)
     if not (dest / "README.md").exists():

@@ -323,13 +323,25 @@ def test_wheel_ships_data_and_loads_it(tmp_path: Path) -> None:
     assert "attnlock/data/SCHEMA.md" in names
     assert any(n.startswith("attnlock/data/derived/") and n.endswith(".json") for n in names)
     assert "attnlock/data/curated/cuda.toml" in names
-    code = ("import attnlock.database as d, sys; db = d.load(); "
-            "assert str(db.root).startswith(sys.argv[1]), db.root; "
-            "assert db.validate() == []; print(len(db.releases('torch')))")
+    # The compiled database ships too: one entry per data file.
+    shipped = {n for n in names if n.startswith("attnlock/data/.compiled/")}
+    assert len(shipped) == len([n for n in names if re.fullmatch(r"attnlock/data/(derived|curated)/[^/]+\.(json|toml)", n)])
+    # Extracting gave every file a new mtime (as installing does): the shipped entries are used after
+    # one check of the sources' content (parsing is made impossible here), then from the user's cache.
+    code = ("import attnlock.database as d, attnlock.database.store as s, sys\n"
+            "def refuse(raw): raise AssertionError('parsed a source: the shipped entry was not used')\n"
+            "s.parse_derived = s.parse_toml = refuse\n"
+            "db = d.load(); assert str(db.root).startswith(sys.argv[1]), db.root\n"
+            "n = len(db.releases('torch')); [db.releases(p) for p in db.packages()]\n"
+            "[db.curated_raw(c) for c in db.curated_files()]\n"
+            "import importlib; importlib.reload(s); assert d.Database(db.root).validate() == []; print(n)")
+    cache = tmp_path / "xdg"
     res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "site")], capture_output=True, text=True,
-                         env={**env, "PYTHONPATH": str(tmp_path / "site")}, cwd=tmp_path, timeout=120)
+                         env={**env, "PYTHONPATH": str(tmp_path / "site"), "XDG_CACHE_HOME": str(cache)},
+                         cwd=tmp_path, timeout=120)
     assert res.returncode == 0, res.stderr
     assert int(res.stdout) > 20
+    assert len(list((cache / "attnlock" / "db").glob("*/*.m"))) == len(shipped)  # re-stamped into the cache
 
 
 def test_known_bad_unless_excuses_the_combination() -> None:

@@ -1,17 +1,21 @@
-"""The database's fast paths give the answers of the slow ones: TOML cache, lazy Requires-Dist, release index."""
+"""The database's fast paths give the answers of the slow ones: compiled entries, lazy Requires-Dist, release index."""
 
 from __future__ import annotations
 
 import datetime
 import json
+import marshal
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import Version
 
+from attnlock.database import compiled
 from attnlock.database.store import Database, MetadataRecord, cache_dir, marker_holds, target_environment
 from attnlock.model import Platform, PythonVersion
 
@@ -22,7 +26,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# ------------------------------------------------------------------ TOML cache
+# ------------------------------------------------------------------ compiled entries
 
 BIG_TOML = """\
 title = "cache test"
@@ -54,7 +58,25 @@ def _data_dir(tmp_path: Path, text: str = BIG_TOML, stem: str = "flash_attn") ->
 
 
 def _entries(cache: Path) -> list[Path]:
-    return sorted((cache / "attnlock" / "toml").glob("*.json"))
+    return sorted((cache / "attnlock" / "db").glob("*/*.m"))
+
+
+def _rewrite(entry: Path, change: Callable[[Any], Any]) -> None:
+    """Re-encode a compiled entry with its payload changed (the header, stamp included, kept)."""
+    blob = entry.read_bytes()
+    header = compiled._parse_header(blob)
+    assert header is not None
+    payload = marshal.loads(blob[len(compiled.MAGIC) + 4 + compiled._header_len(blob):])
+    data = change(compiled._untag(payload) if header.tagged else payload)
+    new = compiled.encode(header, data)
+    assert new is not None
+    entry.write_bytes(new)
+
+
+def _age(path: Path, seconds: int = 3600) -> None:
+    """Move ``path``'s mtime into the past: an entry made now then vouches for it by its stamp alone."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - seconds * 1_000_000_000))
 
 
 @pytest.fixture
@@ -71,7 +93,7 @@ def test_cache_dir_follows_xdg(cache: Path, monkeypatch: pytest.MonkeyPatch, tmp
     assert cache_dir() == tmp_path / "home" / ".cache" / "attnlock"
 
 
-def test_cached_load_equals_tomllib_and_is_written_outside_data(cache: Path, tmp_path: Path) -> None:
+def test_compiled_load_equals_tomllib_and_is_written_outside_data(cache: Path, tmp_path: Path) -> None:
     root = _data_dir(tmp_path)
     expected = tomllib.loads(BIG_TOML)
     assert isinstance(expected["checked"], datetime.date) and isinstance(expected["at"], datetime.time)
@@ -88,21 +110,52 @@ def test_cached_load_equals_tomllib_and_is_written_outside_data(cache: Path, tmp
 
 
 def test_the_entry_is_what_a_second_load_returns(cache: Path, tmp_path: Path) -> None:
-    """Guards against a cache that is written but never read: an edited entry with a matching key is served."""
+    """Guards against entries that are written but never read: an edited entry with a valid stamp is served."""
+    root = _data_dir(tmp_path)
+    _age(root / "curated" / "flash_attn.toml")
+    Database(root).curated_raw("flash_attn")
+    (entry,) = _entries(cache)
+    _rewrite(entry, lambda d: {**d, "title": "served from the entry"})
+    assert Database(root).curated_raw("flash_attn")["title"] == "served from the entry"
+    assert Database(root).validate()[-1].key == "compiled"  # db validate sees the entry differ from its source
+
+
+def test_a_stamp_that_vouches_needs_no_hash(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry made well after its source last changed is used on one stat: the source is not read."""
+    root = _data_dir(tmp_path)
+    _age(root / "curated" / "flash_attn.toml")
+    expected = Database(root).curated_raw("flash_attn")
+
+    def no_hash(*_a: object) -> bool:
+        raise AssertionError("hashed a source whose stamp vouches for the entry")
+
+    monkeypatch.setattr(compiled, "_same_content", no_hash)
+    assert Database(root).curated_raw("flash_attn") == expected
+
+
+def test_a_racy_entry_is_checked_by_content_then_stamped_again(cache: Path, tmp_path: Path) -> None:
+    """An entry made within the timestamp granularity of its source's change is checked by hash;
+    once that window has passed, the entry is stamped again so the next load needs only the stat."""
     root = _data_dir(tmp_path)
     Database(root).curated_raw("flash_attn")
     (entry,) = _entries(cache)
-    doc = json.loads(entry.read_text())
-    doc["data"]["title"] = "served from the cache"
-    entry.write_text(json.dumps(doc))
-    assert Database(root).curated_raw("flash_attn")["title"] == "served from the cache"
+    header = compiled._parse_header(entry.read_bytes())
+    assert header is not None
+    src = root / "curated" / "flash_attn.toml"
+    assert src.stat().st_mtime_ns >= header.made_ns - compiled.RACY_NS  # racy: checked by content
+    _age(src)
+    st = src.stat()
+    # The entry still names the old mtime: a miss, parsed and written again with the new stamp.
+    Database(root).curated_raw("flash_attn")
+    again = compiled._parse_header(entry.read_bytes())
+    assert again is not None and again.mtime_ns == st.st_mtime_ns and st.st_mtime_ns < again.made_ns - compiled.RACY_NS
 
 
 def test_stale_entry_is_ignored_after_the_toml_changes(cache: Path, tmp_path: Path) -> None:
     root = _data_dir(tmp_path)
     path = root / "curated" / "flash_attn.toml"
     assert Database(root).curated_raw("flash_attn")["title"] == "cache test"
-    # Same size and same mtime, different bytes: only the hash can tell.
+    # Same size and same mtime, different bytes, within the timestamp granularity: only the hash can tell.
     st = path.stat()
     path.write_text(BIG_TOML.replace('"cache test"', '"cache TEST"'))
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -114,8 +167,25 @@ def test_stale_entry_is_ignored_after_the_toml_changes(cache: Path, tmp_path: Pa
     assert len(_entries(cache)) == 1  # the file's entry was replaced, not added to
 
 
-@pytest.mark.parametrize("garbage", [b"", b"\x00\xff not json", b"[1, 2]", b'{"data": {}}', b"{" * 5000],
-                         ids=["empty", "binary", "list", "no-key", "deep"])
+def test_an_edit_that_keeps_size_and_an_old_mtime_is_what_db_validate_finds(cache: Path, tmp_path: Path) -> None:
+    """The one edit a stat cannot see (same size, mtime put back to an old value, as make and git
+    also miss): the entry is served, and ``db validate`` names it with the fix."""
+    root = _data_dir(tmp_path)
+    path = root / "curated" / "flash_attn.toml"
+    _age(path)
+    Database(root).curated_raw("flash_attn")
+    st = path.stat()
+    path.write_text(BIG_TOML.replace('"cache test"', '"cache TEST"'))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    problems = [p for p in Database(root).validate() if p.key == "compiled"]
+    assert len(problems) == 1 and "delete the entry" in problems[0].message
+    Path(problems[0].file).unlink()
+    assert Database(root).curated_raw("flash_attn")["title"] == "cache TEST"
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x00\xff not an entry", compiled.MAGIC + b"\xff\xff\xff\x7f",
+                                     compiled.MAGIC + b"\x02\x00\x00\x00[\x00", b"{" * 5000],
+                         ids=["empty", "binary", "huge-header", "wrong-header", "text"])
 def test_corrupt_entry_is_ignored_and_replaced(garbage: bytes, cache: Path, tmp_path: Path) -> None:
     root = _data_dir(tmp_path)
     expected = tomllib.loads(BIG_TOML)
@@ -123,16 +193,27 @@ def test_corrupt_entry_is_ignored_and_replaced(garbage: bytes, cache: Path, tmp_
     (entry,) = _entries(cache)
     entry.write_bytes(garbage)
     assert Database(root).curated_raw("flash_attn") == expected
-    assert json.loads(entry.read_text())["data"]["title"] == "cache test"  # rewritten
+    assert compiled._parse_header(entry.read_bytes()) is not None  # rewritten
+
+
+def test_truncated_entry_is_ignored(cache: Path, tmp_path: Path) -> None:
+    root = _data_dir(tmp_path)
+    Database(root).curated_raw("flash_attn")
+    (entry,) = _entries(cache)
+    entry.write_bytes(entry.read_bytes()[:-100])
+    assert Database(root).curated_raw("flash_attn") == tomllib.loads(BIG_TOML)
 
 
 def test_entry_with_wrongly_tagged_value_is_ignored(cache: Path, tmp_path: Path) -> None:
     root = _data_dir(tmp_path)
     Database(root).curated_raw("flash_attn")
     (entry,) = _entries(cache)
-    doc = json.loads(entry.read_text())
-    doc["data"]["checked"] = {"$toml": "date", "v": "not a date"}
-    entry.write_text(json.dumps(doc))
+    blob = entry.read_bytes()
+    header = compiled._parse_header(blob)
+    assert header is not None and header.tagged
+    payload = marshal.loads(blob[len(compiled.MAGIC) + 4 + compiled._header_len(blob):])
+    payload["checked"] = {"$toml": "date", "v": "not a date"}
+    entry.write_bytes(compiled._assemble(header, marshal.dumps(payload)))
     assert Database(root).curated_raw("flash_attn") == tomllib.loads(BIG_TOML)
 
 
@@ -145,7 +226,7 @@ def test_unusable_cache_directory_falls_back_to_parsing(tmp_path: Path, monkeypa
     assert blocker.read_text() == "a file where the cache directory would be"
 
 
-def test_a_table_with_a_tag_key_is_not_cached(cache: Path, tmp_path: Path) -> None:
+def test_a_table_with_a_tag_key_is_not_compiled(cache: Path, tmp_path: Path) -> None:
     text = BIG_TOML + '\n[odd]\n"$toml" = "date"\nv = "2026-01-01"\n'
     root = _data_dir(tmp_path, text)
     assert Database(root).curated_raw("flash_attn") == tomllib.loads(text)
@@ -162,12 +243,63 @@ def test_broken_toml_is_still_a_data_error(cache: Path, tmp_path: Path) -> None:
     assert _entries(cache) == []
 
 
-def test_shipped_curated_files_load_the_same_through_the_cache(cache: Path) -> None:
-    for path in sorted((ROOT / "data" / "curated").glob("*.toml")):
+def test_shipped_data_loads_the_same_through_compiled_entries(cache: Path) -> None:
+    root = ROOT / "data"
+    for path in sorted((root / "curated").glob("*.toml")):
         expected = tomllib.loads(path.read_text(encoding="utf-8"))
-        assert Database(ROOT / "data").curated_raw(path.stem) == expected, path.name
-        assert Database(ROOT / "data").curated_raw(path.stem) == expected, path.name  # second: cached
-    assert _entries(cache), "no shipped file was large enough to be cached"
+        assert Database(root).curated_raw(path.stem) == expected, path.name
+        assert Database(root).curated_raw(path.stem) == expected, path.name  # second: compiled
+    for path in sorted((root / "derived").glob("*.json")):
+        expected = json.loads(path.read_text(encoding="utf-8"))
+        assert Database(root).derived_raw(path.stem) == expected, path.name
+        fresh, again = Database(root), Database(root)
+        assert again.derived_raw(path.stem) == expected, path.name
+        assert fresh.releases(path.stem) == again.releases(path.stem)
+    assert len(_entries(cache)) == len(list((root / "curated").glob("*.toml"))) + len(list((root / "derived").glob("*.json")))
+
+
+def test_shipped_entries_serve_an_installed_copy_then_the_cache(cache: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wheel's entries (made by the build hook) are used once their sources' content is checked
+    (installing gave the files new mtimes), and stamped into the cache for the next run."""
+    from attnlock.database import store
+
+    root = _data_dir(tmp_path)
+    (root / "derived" / "demo.json").write_text(json.dumps(
+        {"checked": "2026-12-04", "releases": {"1.0": {"metadata": [{"requires_dist": ["torch==2.3.1"]}]}}}))
+    done = compiled.compile_into(root, root / compiled.SHIPPED_DIR, store.PARSERS)
+    assert done == ["curated/flash_attn.toml", "derived/demo.json"]
+    for p in (root / "curated" / "flash_attn.toml", root / "derived" / "demo.json"):
+        _age(p)  # installed: new mtimes, unknown to the build
+
+    def refuse(_raw: bytes) -> Any:
+        raise AssertionError("parsed a source although a shipped entry matches it")
+
+    parse_toml, parse_derived = store.parse_toml, store.parse_derived
+
+    monkeypatch.setattr(store, "parse_toml", refuse)
+    monkeypatch.setattr(store, "parse_derived", refuse)
+    db = Database(root)
+    assert db.curated_raw("flash_attn")["title"] == "cache test"
+    assert [str(r.version) for r in db.releases("demo")] == ["1.0"]
+    assert len(_entries(cache)) == 2
+    monkeypatch.setattr(store, "parse_toml", parse_toml)
+    monkeypatch.setattr(store, "parse_derived", parse_derived)
+    assert [p for p in Database(root).validate() if p.key == "compiled"] == []
+    monkeypatch.setattr(compiled, "_same_content", lambda *_a: False)  # the cache's stamp vouches now
+    assert Database(root).curated_raw("flash_attn")["title"] == "cache test"
+
+
+def test_a_shipped_entry_that_no_longer_matches_is_ignored_and_reported(cache: Path, tmp_path: Path) -> None:
+    from attnlock.database import store
+
+    root = _data_dir(tmp_path)
+    compiled.compile_into(root, root / compiled.SHIPPED_DIR, store.PARSERS)
+    path = root / "curated" / "flash_attn.toml"
+    path.write_text(BIG_TOML.replace('"cache test"', '"cache TEST"'))  # same size: only the hash tells
+    assert Database(root).curated_raw("flash_attn")["title"] == "cache TEST"
+    problems = [p for p in Database(root).validate() if p.key == "compiled"]
+    assert len(problems) == 1 and "rebuild the wheel" in problems[0].message
 
 
 # ------------------------------------------------------------------ lazy Requires-Dist
@@ -311,12 +443,11 @@ def test_release_requirements_through_the_database(tmp_path: Path) -> None:
     assert rel.requirement_on("triton-windows", Platform("windows", "amd64"), py310) is not None
 
 
-def test_the_cache_keeps_a_bounded_number_of_entries(cache: Path, tmp_path: Path) -> None:
-    from attnlock.database.toml_cache import _CACHE_MAX_ENTRIES
-
-    for i in range(_CACHE_MAX_ENTRIES + 6):
+def test_the_cache_keeps_a_bounded_number_of_roots(cache: Path, tmp_path: Path) -> None:
+    for i in range(compiled.MAX_ROOTS + 6):
         root = tmp_path / f"d{i}"
         (root / "curated").mkdir(parents=True)
         (root / "curated" / "flash_attn.toml").write_text(BIG_TOML.replace("cache test", f"copy {i}"))
         assert Database(root).curated_raw("flash_attn")["title"] == f"copy {i}"
-    assert 0 < len(_entries(cache)) <= _CACHE_MAX_ENTRIES
+    roots = [p for p in (cache / "attnlock" / "db").iterdir() if p.is_dir()]
+    assert 0 < len(roots) <= compiled.MAX_ROOTS

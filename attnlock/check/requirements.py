@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
 from attnlock.check.document import Document, Entry, Include, IndexDecl, Span
@@ -153,6 +152,8 @@ def _wheel_version(url: str) -> tuple[str, Version] | None:
     tail = unquote(tail)
     if not tail.endswith(".whl"):
         return None
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename  # only for a direct wheel URL
+
     try:
         name, version, _build, _tags = parse_wheel_filename(tail)
     except (InvalidWheelFilename, ValueError):

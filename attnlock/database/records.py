@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.tags import Tag
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, canonical
@@ -52,25 +50,55 @@ class FileInfo:
 
     @functools.cached_property
     def tags(self) -> frozenset[Tag]:
-        """The wheel's tags; empty for an sdist or an unparsable name."""
-        if not self.is_wheel:
-            return frozenset()
-        try:
-            return parse_wheel_filename(self.filename)[3]
-        except InvalidWheelFilename:
-            return frozenset()
+        """The wheel's tags (``name-version[-build]-python-abi-platform.whl``); empty for an sdist or
+        a name without the five or six parts a wheel's has."""
+        triple = _tag_triple(self.filename)
+        return _wheel_tags(*triple) if triple is not None else frozenset()
 
     def runs_on(self, platform: Platform | None, python: PythonVersion | None) -> bool:
         """Whether this wheel installs on ``platform`` under CPython ``python`` (None = any)."""
-        if not self.is_wheel:
-            return False
-        for tag in self.tags:
-            if platform is not None and not platform.matches_wheel_platform(tag.platform):
-                continue
-            if python is not None and not _python_tag_ok(tag, python):
-                continue
-            return True
-        return False
+        triple = _tag_triple(self.filename)
+        return triple is not None and _triple_runs(triple, platform, python)
+
+
+def _tag_triple(filename: str) -> tuple[str, str, str] | None:
+    """A wheel file name's compressed tag set (python, abi, platform); None for an sdist or a name
+    without the five or six parts a wheel's has."""
+    if not filename.endswith(".whl"):
+        return None
+    parts = filename[:-4].split("-")
+    if len(parts) not in (5, 6) or not all(parts):
+        return None
+    return parts[-3], parts[-2], parts[-1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _triple_runs(triple: tuple[str, str, str], platform: Platform | None, python: PythonVersion | None) -> bool:
+    """Whether a wheel with this tag set installs on ``platform`` / CPython ``python`` (None = any);
+    the sets repeat across files and releases, so each question is answered once."""
+    for tag in _wheel_tags(*triple):
+        if platform is not None and not platform.matches_wheel_platform(tag.platform):
+            continue
+        if python is not None and not _python_tag_ok(tag, python):
+            continue
+        return True
+    return False
+
+
+class Tag(NamedTuple):
+    """One wheel tag (PEP 425), lower-cased as installers compare them."""
+
+    interpreter: str
+    abi: str
+    platform: str
+
+
+@functools.lru_cache(maxsize=1024)
+def _wheel_tags(python: str, abi: str, platform: str) -> frozenset[Tag]:
+    """The tags a wheel's compressed tag set expands to (``cp39.cp310-none-any``: two); the sets
+    repeat across files and releases, so each is expanded once."""
+    return frozenset(Tag(i, a, p) for i in python.lower().split(".") for a in abi.lower().split(".")
+                     for p in platform.lower().split("."))
 
 
 def _python_tag_ok(tag: Tag, python: PythonVersion) -> bool:
@@ -137,6 +165,17 @@ def _screen_line(text: str) -> tuple[str | None, str | None, bool]:
     return (canonical(m.group(1)) if m else None, extra, whole)
 
 
+def requires_dist_index(lines: Sequence[str]) -> dict[str, tuple[tuple[int, str | None, bool], ...]]:
+    """Requires-Dist strings by leading (canonical) name: (position, the extra the marker requires,
+    whether that is the whole marker), as :func:`_screen_line` reads them."""
+    out: dict[str, list[tuple[int, str | None, bool]]] = {}
+    for i, text in enumerate(lines):
+        lead, extra, whole = _screen_line(text)
+        if lead is not None:
+            out.setdefault(lead, []).append((i, extra, whole))
+    return {name: tuple(found) for name, found in out.items()}
+
+
 @functools.lru_cache(maxsize=8192)
 def _parse_requirement(text: str) -> Requirement | None:
     """``Requirement(text)``, or None when invalid; memoised (releases repeat their lines)."""
@@ -158,6 +197,35 @@ class MetadataRecord:
     platforms: tuple[str, ...]
     requires_dist: tuple[str, ...]
     requires_python: str | None = None
+    # name -> (string position, extra its marker requires, whether that is the whole marker): see
+    # requires_dist_index; made when the database is compiled, else on first use.
+    index: Mapping[str, Sequence[tuple[int, str | None, bool]]] | None = field(default=None, compare=False, repr=False)
+
+    def lines_naming(self, names: frozenset[str],
+                     extras: frozenset[str] | None = frozenset()) -> tuple[tuple[str, str], ...]:
+        """(canonical name, string) of the Requires-Dist strings whose leading name is one of ``names``
+        (canonical), in order, less those whose marker requires an extra not in ``extras`` (None:
+        keep every extra's).  Read from the record's index (:func:`requires_dist_index`, made when
+        the database is compiled), remembered per question: unsloth lists ~580 strings per release,
+        of which a handful apply."""
+        memo: dict[tuple[frozenset[str], frozenset[str] | None], tuple[tuple[str, str], ...]] = \
+            self.__dict__.setdefault("_naming", {})
+        key = (names, extras)
+        found = memo.get(key)
+        if found is None:
+            index = self.index if self.index is not None else self._own_index
+            picked: list[tuple[int, str]] = []
+            for name in index.keys() & names:
+                for i, extra, _whole in index[name]:
+                    if extra is None or extras is None or extra in extras:
+                        picked.append((i, name))
+            picked.sort()
+            found = memo[key] = tuple((name, self.requires_dist[i]) for i, name in picked)
+        return found
+
+    @functools.cached_property
+    def _own_index(self) -> Mapping[str, Sequence[tuple[int, str | None, bool]]]:
+        return requires_dist_index(self.requires_dist)
 
     @functools.cached_property
     def _screen(self) -> tuple[tuple[str | None, str | None, bool], ...]:
@@ -204,6 +272,29 @@ class MetadataRecord:
                 continue
             out.append(req)
         return tuple(out)
+
+
+_PYTHON_IN: dict[int, tuple[SpecifierSet, dict[tuple[int, int], bool]]] = {}
+
+
+def _python_in(spec: SpecifierSet, major: int, minor: int) -> bool:
+    """Whether ``spec`` (a Requires-Python) admits Python ``major.minor``, remembered per specifier
+    object (releases share theirs: :func:`specifier_set`); by identity, as hashing a SpecifierSet
+    costs more than the test."""
+    entry = _PYTHON_IN.get(id(spec))
+    if entry is None or entry[0] is not spec:
+        entry = _PYTHON_IN[id(spec)] = (spec, {})
+    answers = entry[1]
+    found = answers.get((major, minor))
+    if found is None:
+        found = answers[(major, minor)] = spec.contains(Version(f"{major}.{minor}.0"), prereleases=True)
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def specifier_set(text: str) -> SpecifierSet:
+    """``SpecifierSet(text)``, one object per text (releases repeat their Requires-Python)."""
+    return SpecifierSet(text)
 
 
 def target_environment(platform: Platform | None, python: PythonVersion | None) -> dict[str, str]:
@@ -253,21 +344,33 @@ class Release:
     version: Version
     yanked: bool
     requires_python: SpecifierSet | None
-    files: tuple[FileInfo, ...]
+    files_raw: Mapping[str, Any]  # file name -> {size, sha256, requires_python}, as data/ has it
     metadata: tuple[MetadataRecord, ...]
     build_info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     upload_time: str | None = None
+
+    @functools.cached_property
+    def files(self) -> tuple[FileInfo, ...]:
+        """The release's files, by name (made on first use: most releases are never asked)."""
+        return tuple(FileInfo(name, info.get("size"), info.get("sha256"), info.get("requires_python"))
+                     for name, info in sorted(self.files_raw.items()) if isinstance(info, dict))
 
     def wheels(self) -> tuple[FileInfo, ...]:
         return tuple(f for f in self.files if f.is_wheel)
 
     def has_wheel_for(self, platform: Platform | None, python: PythonVersion | None) -> bool:
-        return any(f.runs_on(platform, python) for f in self.files)
+        return any(_triple_runs(t, platform, python) for t in self._triples)
+
+    @functools.cached_property
+    def _triples(self) -> frozenset[tuple[str, str, str]]:
+        """The distinct tag sets of the release's wheels, read from the names (no FileInfo made)."""
+        return frozenset(t for name, info in self.files_raw.items()
+                         if isinstance(info, dict) and (t := _tag_triple(name)) is not None)
 
     def python_ok(self, python: PythonVersion | None) -> bool:
         if python is None or self.requires_python is None:
             return True
-        return self.requires_python.contains(Version(f"{python.major}.{python.minor}.0"), prereleases=True)
+        return _python_in(self.requires_python, python.major, python.minor)
 
     def metadata_for(self, platform: Platform | None) -> MetadataRecord | None:
         """The METADATA record read from a wheel of ``platform``'s family, else the best stand-in."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,12 @@ from attnlock.database.records import (
     Toolkit,
     TorchVariants,
     marker_holds,
+    requires_dist_index,
+    specifier_set,
     target_environment,
 )
-from attnlock.database.toml_cache import cache_dir, load_toml
+from attnlock.database import compiled
+from attnlock.database.compiled import cache_dir
 from attnlock.model import ComputeCapability, CudaVariant, Platform, canonical
 
 DATA_ENV = "ATTNLOCK_DATA_DIR"
@@ -63,6 +66,7 @@ class Database:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._derived: dict[str, dict[str, Any] | None] = {}
+        self._indexes: dict[str, Mapping[str, Any]] = {}
         self._curated: dict[str, dict[str, Any] | None] = {}
         self._releases: dict[str, tuple[Release, ...]] = {}
         self._by_version: dict[str, dict[Version, Release]] = {}
@@ -77,8 +81,8 @@ class Database:
         if key not in self._derived:
             path = self._derived_path(key)
             try:
-                with open(path, "rb") as fh:
-                    self._derived[key] = json.load(fh)
+                doc, self._indexes[key] = compiled.read(self.root, f"derived/{key}.json", parse_derived)
+                self._derived[key] = doc
             except FileNotFoundError:
                 self._derived[key] = None
             except (OSError, ValueError) as exc:
@@ -90,7 +94,7 @@ class Database:
         if stem not in self._curated:
             path = self.root / "curated" / f"{stem}.toml"
             try:
-                self._curated[stem] = load_toml(path)
+                self._curated[stem] = compiled.read(self.root, f"curated/{stem}.toml", parse_toml)
             except FileNotFoundError:
                 self._curated[stem] = None
             except (OSError, ValueError) as exc:  # ValueError: TOMLDecodeError, UnicodeDecodeError
@@ -118,7 +122,7 @@ class Database:
         key = canonical(name)
         if key not in self._releases:
             raw = self.derived_raw(key)
-            self._releases[key] = tuple(_parse_releases(key, raw)) if raw else ()
+            self._releases[key] = tuple(_parse_releases(key, raw, self._indexes.get(key, {}))) if raw else ()
         return self._releases[key]
 
     def release(self, name: str, version: Version | str) -> Release | None:
@@ -321,6 +325,41 @@ class Database:
 # ------------------------------------------------------------------ helpers
 
 
+def parse_derived(raw: bytes) -> tuple[Any, dict[str, list[Any]]]:
+    """A derived file's JSON, and per release the index of each METADATA record's Requires-Dist
+    (:func:`~attnlock.database.records.requires_dist_index`): what the compiled entry stores, so a
+    resolution reads the handful of strings that apply instead of screening every one."""
+    import json
+
+    doc = json.loads(raw)
+    indexes: dict[str, list[Any]] = {}
+    releases = doc.get("releases") if isinstance(doc, dict) else None
+    if isinstance(releases, dict):
+        for vtext, rel in releases.items():
+            meta = rel.get("metadata") if isinstance(rel, dict) else None
+            if isinstance(meta, list):
+                indexes[vtext] = [requires_dist_index(m["requires_dist"])
+                                  if isinstance(m, dict) and _strings(m.get("requires_dist")) else None for m in meta]
+    return doc, indexes
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def parse_toml(raw: bytes) -> dict[str, Any]:
+    """A curated file's tables (tomllib; tomli before Python 3.11), imported only on a compiled entry's miss."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    data: dict[str, Any] = tomllib.loads(raw.decode())
+    return data
+
+
+PARSERS = {".json": parse_derived, ".toml": parse_toml}
+
+
 def _norm_gpu(text: str) -> str:
     t = text.lower().replace("-", " ").replace("_", " ")
     t = re.sub(r"\b(nvidia|tesla|geforce)\b", " ", t)
@@ -343,12 +382,21 @@ def _source_text(rec: Mapping[str, Any], key: str = "source") -> str:
 def _spec_contains(spec: object, version: Version) -> bool:
     if not isinstance(spec, str):
         return False
+    parsed = _curated_spec(spec)
+    if parsed is None:
+        return False
+    return parsed == version if isinstance(parsed, Version) else parsed.contains(version, prereleases=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _curated_spec(spec: str) -> Version | SpecifierSet | None:
+    """A curated record's torch field: a bare version or a range, parsed once (None: malformed)."""
     try:
         if re.fullmatch(r"\s*\d[\w.+!]*\s*", spec):
-            return Version(spec) == version
-        return SpecifierSet(spec).contains(version, prereleases=True)
+            return Version(spec)
+        return SpecifierSet(spec)
     except (InvalidSpecifier, InvalidVersion):
-        return False
+        return None
 
 
 def _find_by_spec(records: list[dict[str, Any]], key: str, version: Version) -> dict[str, Any] | None:
@@ -359,11 +407,21 @@ def _find_by_spec(records: list[dict[str, Any]], key: str, version: Version) -> 
     return None
 
 
+def _hashable(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value  # a list never equals a combination's value
+
+
 def _expand_flash_attn(rec: Mapping[str, Any], version: Version, package: str) -> Iterator[FlashAttnWheel]:
     template = rec.get("url_template")
     if not isinstance(template, str):
         return
-    excludes = [e for e in rec.get("exclude", []) if isinstance(e, dict)]
+    # The excluded combinations, grouped by the keys they name: a combination is excluded when its
+    # values on some group's keys are one of that group's (a set look-up, not a scan of every rule).
+    excluded: dict[tuple[str, ...], set[tuple[object, ...]]] = {}
+    for e in rec.get("exclude", []):
+        if isinstance(e, dict):
+            keys = tuple(sorted(e))
+            excluded.setdefault(keys, set()).add(tuple(_hashable(e[k]) for k in keys))
     platforms = rec.get("platforms", ["linux-x86_64"])
     for torch in rec.get("torch", []):
         for cuda in rec.get("cuda", []):
@@ -371,7 +429,7 @@ def _expand_flash_attn(rec: Mapping[str, Any], version: Version, package: str) -
                 for py in rec.get("python", []):
                     for plat in platforms:
                         combo = {"torch": torch, "cuda": cuda, "cxx11abi": abi, "python": py, "platform": plat}
-                        if any(all(combo.get(k) == v for k, v in e.items()) for e in excludes):
+                        if any(tuple(combo.get(k) for k in keys) in values for keys, values in excluded.items()):
                             continue
                         cuda_s = str(cuda)
                         url = template.format(
@@ -382,43 +440,42 @@ def _expand_flash_attn(rec: Mapping[str, Any], version: Version, package: str) -
                                              url, _source_text(rec))
 
 
-def _parse_releases(package: str, raw: Mapping[str, Any]) -> Iterator[Release]:
+def _parse_releases(package: str, raw: Mapping[str, Any], indexes: Mapping[str, Any]) -> Iterator[Release]:
     releases = raw.get("releases", {})
     if not isinstance(releases, dict):
         return
     items = []
     for vtext, rel in releases.items():
         try:
-            items.append((Version(vtext), rel))
+            items.append((Version(vtext), vtext, rel))
         except InvalidVersion:
             continue
     items.sort(key=lambda item: item[0])
-    for version, rel in items:
+    for version, vtext, rel in items:
         if not isinstance(rel, dict):
             continue
         rp = rel.get("requires_python")
         try:
-            spec = SpecifierSet(rp) if isinstance(rp, str) and rp.strip() else None
+            spec = specifier_set(rp) if isinstance(rp, str) and rp.strip() else None
         except InvalidSpecifier:
             spec = None
         files_raw = rel.get("files", {})
-        files = tuple(
-            FileInfo(name, info.get("size"), info.get("sha256"), info.get("requires_python"))
-            for name, info in sorted(files_raw.items()) if isinstance(info, dict)
-        ) if isinstance(files_raw, dict) else ()
+        meta = rel.get("metadata", [])
+        index = indexes.get(vtext)
         metadata = tuple(
             MetadataRecord(
                 source=str(m.get("source", "")),
                 platforms=tuple(m.get("platforms", ())),
                 requires_dist=tuple(m.get("requires_dist", ())),
                 requires_python=m.get("requires_python"),
+                index=index[i] if isinstance(index, list) and i < len(index) else None,
             )
-            for m in rel.get("metadata", []) if isinstance(m, dict) and "requires_dist" in m
+            for i, m in enumerate(meta if isinstance(meta, list) else []) if isinstance(m, dict) and "requires_dist" in m
         )
         build_info = rel.get("build_info", {})
         yield Release(
             package=package, version=version, yanked=bool(rel.get("yanked", False)), requires_python=spec,
-            files=files, metadata=metadata,
+            files_raw=files_raw if isinstance(files_raw, dict) else {}, metadata=metadata,
             build_info=build_info if isinstance(build_info, dict) else {},
             upload_time=rel.get("upload_time"),
         )

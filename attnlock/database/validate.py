@@ -59,6 +59,11 @@ def validate(db: Database) -> list[Problem]:
         problems.extend(_check_known_bad_errors(rels["known_bad"], curated["known_bad"], curated["signatures"]))
     for path in sorted((root / "derived").glob("*.json")):
         problems.extend(_check_derived(path, _rel(path, root)))
+    from attnlock.database.compiled import audit
+    from attnlock.database.store import PARSERS
+
+    for entry, message in audit(root, PARSERS):
+        problems.append(Problem(entry, "compiled", message))
     if not any(p.key == "-" for p in problems):
         # The compatibility model's strict constructors: a record it cannot load is a problem here.
         from attnlock.compat import model_for

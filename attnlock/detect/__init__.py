@@ -91,13 +91,14 @@ __all__ = ["CommandResult", "Environment", "Ports", "detect", "subprocess_runner
 
 def detect(ports: Ports | None = None, *, catalog: Catalog | None = None,
            sys_platform: str | None = None, machine: str | None = None,
-           glibc_probes: Sequence[tuple[str, GlibcProbe]] = GLIBC_PROBES) -> Environment:
-    """Describe the machine and interpreter behind ``ports`` (default: this one)."""
+           glibc_probes: Sequence[tuple[str, GlibcProbe]] = GLIBC_PROBES, tags: bool = True) -> Environment:
+    """Describe the machine and interpreter behind ``ports`` (default: this one); without ``tags``
+    the wheel tags are not computed (a plan's target needs none: packaging.tags costs ~8 ms)."""
     ports = ports or Ports.system()
     if catalog is None and ports.use_database:
         catalog = DatabaseCatalog()
     interp = probe_interpreter(ports.environ, sys_platform=sys_platform, machine=machine,
-                               glibc_probes=glibc_probes)
+                               glibc_probes=glibc_probes, compute_tags=tags)
     found = scan(ports.sys_path)
     torch, torch_unknown = probe_torch(locate(tuple(ports.sys_path), found.get("torch")))
     packages, package_unknown = probe_packages(found)

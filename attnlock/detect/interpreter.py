@@ -189,4 +189,6 @@ def probe_interpreter(environ: Mapping[str, str], *, sys_platform: str | None = 
         from packaging.tags import sys_tags
 
         tags = tuple(str(t) for t in sys_tags())
+    else:
+        tags_source = "not computed (not asked for)"
     return InterpreterFacts(python, name, platform_source, libc, tags, tags_source, unknown)

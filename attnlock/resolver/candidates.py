@@ -165,7 +165,7 @@ class CandidateSource:
             ok = True
             met: dict[tuple[object, ...], bool] = self.__dict__.setdefault("_met_memo", {})
             for dep in cand.dependencies:
-                dkey = (dep.name, str(dep.specifier), dep.variant, dep.cuda_major, dep.cxx11abi, dep.extras, depth)
+                dkey = (dep.key, depth)
                 if dkey not in met:
                     met[dkey] = True  # a cycle is optimistic
                     met[dkey] = any(dep.satisfied_by(c) for c in self._viable_list(dep.name, dep.extras, depth - 1))
@@ -265,9 +265,8 @@ class CandidateSource:
         extras = tuple(extras)
         holds: dict[tuple[str, tuple[str, ...]], bool] = self.__dict__.setdefault("_marker_memo", {})
         out = []
-        for text in rec.requires_dist:
-            m = _NAME.match(text)
-            if m is None or (name := _canonical(m.group(1))) in skip_set or name not in known:
+        for name, text in rec.lines_naming(known, frozenset(extras)):
+            if name in skip_set:
                 continue
             parts = _split_requirement(text)
             if parts is None:
@@ -303,12 +302,7 @@ class CandidateSource:
         holds: dict[tuple[str, tuple[str, ...]], bool] = self.__dict__.setdefault("_marker_memo", {})
         env, ex = self._env(), tuple(extras)
         specs = []
-        for text in rec.requires_dist:
-            if text[:5].lower() != "torch":
-                continue  # cheap screen: unsloth lists ~340 lines per release, a handful name torch*
-            m = _NAME.match(text)
-            if m is None or _canonical(m.group(1)) != "torch":
-                continue
+        for _name, text in rec.lines_naming(_TORCH_ONLY, extras):
             parts = _split_requirement(text)
             if parts is None:
                 continue
@@ -454,7 +448,7 @@ def known_packages(db: object) -> frozenset[str]:
         names.add("flash-attn")
     return frozenset(names)
 
-_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_TORCH_ONLY = frozenset({"torch"})
 
 
 @functools.lru_cache(maxsize=None)

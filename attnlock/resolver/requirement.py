@@ -50,6 +50,16 @@ class Req:
         return self.extras <= cand.extras
 
     @property
+    def key(self) -> tuple[object, ...]:
+        """What decides which candidates meet this requirement (the parent aside), computed once."""
+        cached: tuple[object, ...] | None = self.__dict__.get("_key_cache")
+        if cached is None:
+            cached = (self.name, str(self.specifier), self.variant, self.cuda_major, self.cxx11abi, self.extras,
+                      self.source)
+            object.__setattr__(self, "_key_cache", cached)
+        return cached
+
+    @property
     def _pre(self) -> bool:
         cached = self.__dict__.get("_pre_cache")
         if cached is None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 
 from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from attnlock.database.store import Release
-from attnlock.resolver.candidates import _NAME, Candidate, CandidateSource, _canonical
+from attnlock.resolver.candidates import _TORCH_ONLY, Candidate, CandidateSource
 from attnlock.resolver.requirement import Req
 
 
@@ -32,7 +33,7 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
         era: Req | None = None
         if pairs:
             era = _torch_era(self, rel)
-            if era is not None and torches is not None and not any(era.specifier.contains(v) for v in torches):
+            if era is not None and torches is not None and not _era_admits(self, era, torches):
                 self.reject(name, f"{name} {rel.version}", "torch-era", f"{era.parent}")
                 continue
         if not self._release_ok(rel, need_wheel=not may_build):
@@ -57,6 +58,8 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
             requires_dist=rel.metadata[0].requires_dist if sdist and rel.metadata else (),
         ))
     return out + silent
+
+
 def mentions_torch(self: CandidateSource, rel: Release, extras: frozenset[str] | None = None) -> bool:
     """Whether ``rel``'s metadata has a torch requirement (with ``extras``: one that applies on the
     target with those extras; without: under any extra or marker)."""
@@ -64,9 +67,19 @@ def mentions_torch(self: CandidateSource, rel: Release, extras: frozenset[str] |
     if rec is None:
         return False
     if extras is None:
-        return any((m := _NAME.match(t)) is not None and _canonical(m.group(1)) == "torch"
-                   for t in rec.requires_dist)
+        return bool(rec.lines_naming(_TORCH_ONLY, None))
     return bool(self._torch_specs(rel, extras))
+
+
+def _era_admits(self: CandidateSource, era: Req, torches: set[Version]) -> bool:
+    """Whether some allowed torch is in ``era`` (remembered per range: releases share their era)."""
+    memo: dict[str, bool] = self.__dict__.setdefault("_era_memo", {})
+    key = str(era.specifier)
+    if key not in memo:
+        memo[key] = any(era.specifier.contains(v) for v in torches)
+    return memo[key]
+
+
 def _torch_era(self: CandidateSource, rel: Release) -> Req | None:
     """``torch<X.(Y+1)``: the torch minors released before ``rel`` was uploaded (None: unknown)."""
     if not rel.upload_time:

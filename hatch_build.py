@@ -1,0 +1,29 @@
+"""Wheel build hook: ship data/ compiled (attnlock/data/.compiled/), so an installed copy opens its
+database without parsing JSON or TOML (attnlock/database/compiled.py says how entries are checked)."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+
+class CompileDatabase(BuildHookInterface):  # type: ignore[misc]
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        if self.target_name != "wheel":
+            return
+        root = Path(self.root)
+        sys.path.insert(0, str(root))
+        try:
+            from attnlock.database.compiled import SHIPPED_DIR, compile_into
+            from attnlock.database.store import PARSERS
+        finally:
+            sys.path.remove(str(root))
+        out = Path(tempfile.mkdtemp(prefix="attnlock-compiled-"))
+        compile_into(root / "data", out, PARSERS)
+        build_data["force_include"][str(out)] = f"attnlock/data/{SHIPPED_DIR}"
