@@ -155,6 +155,8 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
     elif torch_words and source is not None and not _depends_on_torch(source, root):
         message = f"no {name} build fits the target beside {torch_words}" + (
             ": " + "; ".join(_cause_lines(causes)) if _cause_lines(causes) else "")
+    elif torch_words and (pinned := _engine_words(session, root.name)) is not None:
+        message = pinned
     elif torch_words:
         message = f"no {name} release was built for {torch_words}"
         gpu_misses = [r.message for r in (source.rejections.get(root.name, []) if source else [])
@@ -188,7 +190,44 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
             verb = "works with it" if shared else "has one"
             message += f"; {t.describe()} {verb} ({found[root.name].describe()})"
             hint = f"use --torch {t.version}" + (f" --cuda {t.variant}" if t.variant else "")
+            if _engine_words(session, root.name) is not None:
+                hint += (f" (a plan never replaces your torch by itself); or keep your torch and build {root.name} "
+                         "from source against it (pip install --no-build-isolation)")
     return NoPlanError(message, hint=hint or _nearest(session, wanted, avoid=root.name))
+
+
+def _engine_words(session: _Session, package: str) -> str | None:
+    """For a package that pins torch exactly (vllm): which of its releases pin the torch releases
+    nearest the target's, and the build their wheels were compiled against where that is the miss."""
+    from attnlock.compat import model_for
+
+    model = model_for(session.db)
+    if model.engine(package) is None:
+        return None
+    t = session.target
+    lines = [ln for ln in model.engine_pin_lines(package) if ln.torch is not None]
+    if not lines:
+        return None
+    allowed = [ln for ln in lines if ln.torch is not None and (t.torch is None or t.torch.contains(ln.torch, prereleases=True))]
+    torch_words = _torch_words(session) or "the target's torch"
+    if allowed and t.cuda is not None:
+        parts = []
+        for ln in allowed[-2:]:
+            build = model.engine_wheel_build(package, ln.last)
+            parts.append(ln.words() + (f", and their default-index wheels are compiled against torch "
+                                       f"{ln.torch}+{build.torch_variant}" if build is not None else ""))
+        return (f"no {package} release fits {torch_words}: {'; '.join(parts)} ({package} pins torch "
+                f"exactly and its wheels are built for one torch build)")
+    anchor = t.torch
+    if anchor is not None:
+        below = [ln for ln in lines if ln.torch is not None and not anchor.contains(ln.torch, prereleases=True)
+                 and all(ln.torch < Version(s.version.split("+")[0]) for s in anchor if s.operator in ("==", "<=", "<"))]
+        above = [ln for ln in lines if ln not in below and ln not in allowed]
+        near = below[-2:] + above[:2]
+    else:
+        near = lines[-3:]
+    return (f"no {package} release pins {torch_words.split('+')[0].split(' (')[0]}: {package} pins torch exactly"
+            + (" (" + "; ".join(ln.words() for ln in near) + ")" if near else ""))
 
 
 def _depends_on_torch(source: CandidateSource, root: Req) -> bool:
