@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from attnlock.compat.problems import Problem, RecordError, load_strictly, source_text
 from attnlock.database.store import Release
+from attnlock.errors import UsageError
 from attnlock.model import CudaVariant, canonical
 
 COUPLINGS = ("exact", "exact-in-extra", "none")
@@ -84,8 +85,12 @@ def _wheel_build(rec: Mapping[str, Any]) -> WheelBuild:
     except InvalidSpecifier:
         raise RecordError("versions", f"malformed specifier {rec.get('versions')!r}") from None
     variant = _text(rec, "torch_variant")
-    if not CudaVariant.parse(variant).is_cuda and variant != "cpu":
-        raise RecordError("torch_variant", f"{variant!r} is not a CUDA variant label (cu121) or cpu")
+    try:
+        parsed = CudaVariant.parse(variant)
+    except UsageError:
+        parsed = None
+    if parsed is None or parsed.label != variant:
+        raise RecordError("torch_variant", f"{variant!r} is not a variant label (cu121, cpu)")
     return WheelBuild(canonical(_text(rec, "package")), versions, variant, source_text(rec))
 
 
