@@ -27,8 +27,9 @@ def test_a_bad_engine_record_is_a_problem_not_a_crash(record: dict[str, str], ke
 
 
 @pytest.mark.parametrize(("record", "key"), [
-    ({"package": "vllm", "versions": "~~0.6", "torch_variant": "cu121"}, "versions"),
-    ({"package": "vllm", "versions": "<0.7", "torch_variant": "cuda12"}, "torch_variant"),
+    ({"package": "vllm", "versions": "~~0.6", "torch_build": "cu121"}, "versions"),
+    ({"package": "vllm", "versions": "<0.7", "torch_build": "cuda12"}, "torch_build"),
+    ({"package": "vllm", "versions": "<0.7", "torch_build": "default"}, "torch_build"),
 ])
 def test_a_bad_wheel_build_record_is_a_problem(record: dict[str, str], key: str) -> None:
     found, problems = parse_wheel_builds([record], "curated/engines.toml")
@@ -59,7 +60,9 @@ def test_exact_torch_pin_reads_the_base_requirements(package: str, version: str,
 def test_pin_lines_group_consecutive_releases() -> None:
     words = [ln.words() for ln in model_for(load()).engine_pin_lines("vllm")]
     assert "vllm 0.10.2–0.11.0 pin torch==2.8.0" in words
-    assert "vllm 0.4.1 pin torch==2.2.1" in words
+    assert "vllm 0.4.1 pins torch==2.2.1" in words
+    # A release with its own recorded wheel build is a line of its own: 0.11.1's wheel wants cu129.
+    assert "vllm 0.11.1 pins torch==2.9.0" in words and "vllm 0.11.2–0.13.0 pin torch==2.9.0" in words
 
 
 def test_a_package_the_database_does_not_know_is_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -203,7 +203,7 @@ def _curated_for(db: Any, name: str, version: Version | None) -> dict[str, Any]:
             out["torch_pins"] = [ln.words() for ln in model.engine_pin_lines(name)]
         build = model.engine_wheel_build(name, version) if version is not None else None
         if build is not None:
-            out["wheel_build"] = {"torch_variant": build.torch_variant, "versions": str(build.versions),
+            out["wheel_build"] = {"torch_build": build.torch_build, "versions": str(build.versions),
                                   "source": build.source}
         elif version is not None:
             out["wheel_build"] = "unknown (no data/curated/engines.toml [[wheel_build]] covers it)"

@@ -8,7 +8,7 @@ grouped into release lines for messages (:func:`pin_lines`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from attnlock.errors import UsageError
 from attnlock.model import CudaVariant, canonical
 
 COUPLINGS = ("exact", "exact-in-extra", "none")
+DEFAULT_INDEX = "default-index"
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,13 @@ class WheelBuild:
 
     package: str
     versions: SpecifierSet
-    torch_variant: str
+    torch_build: str  # "default-index", or a PyTorch-index variant label ("cu129")
     source: str
+
+    @property
+    def variant(self) -> str | None:
+        """The variant label it names; None for "default-index" (the pinned release's default build)."""
+        return None if self.torch_build == DEFAULT_INDEX else self.torch_build
 
 
 @dataclass(frozen=True)
@@ -52,11 +58,14 @@ class PinLine:
     first: Version
     last: Version
     torch: Version | None  # None: the releases declare no exact torch pin
+    build: str | None = None  # [[wheel_build]] torch_build of these releases; None: not recorded
 
     def words(self) -> str:
-        span = str(self.first) if self.first == self.last else f"{self.first}–{self.last}"
-        return f"{self.package} {span} " + (f"pin torch=={self.torch}" if self.torch is not None
-                                             else "pin no exact torch")
+        one = self.first == self.last
+        span = str(self.first) if one else f"{self.first}–{self.last}"
+        verb = "pins" if one else "pin"
+        return f"{self.package} {span} " + (f"{verb} torch=={self.torch}" if self.torch is not None
+                                             else f"{verb} no exact torch")
 
 
 def _text(rec: Mapping[str, Any], key: str) -> str:
@@ -84,14 +93,15 @@ def _wheel_build(rec: Mapping[str, Any]) -> WheelBuild:
         versions = SpecifierSet(_text(rec, "versions"))
     except InvalidSpecifier:
         raise RecordError("versions", f"malformed specifier {rec.get('versions')!r}") from None
-    variant = _text(rec, "torch_variant")
-    try:
-        parsed = CudaVariant.parse(variant)
-    except UsageError:
-        parsed = None
-    if parsed is None or parsed.label != variant:
-        raise RecordError("torch_variant", f"{variant!r} is not a variant label (cu121, cpu)")
-    return WheelBuild(canonical(_text(rec, "package")), versions, variant, source_text(rec))
+    build = _text(rec, "torch_build")
+    if build != DEFAULT_INDEX:
+        try:
+            parsed: CudaVariant | None = CudaVariant.parse(build)
+        except UsageError:
+            parsed = None
+        if parsed is None or parsed.label != build:
+            raise RecordError("torch_build", f"{build!r} is neither {DEFAULT_INDEX!r} nor a variant label (cu129, cpu)")
+    return WheelBuild(canonical(_text(rec, "package")), versions, build, source_text(rec))
 
 
 def parse_engines(records: Iterable[Mapping[str, Any]], file: str) -> tuple[tuple[Engine, ...], list[Problem]]:
@@ -125,19 +135,22 @@ def torch_pins(releases: Sequence[Release]) -> list[tuple[Version, Version | Non
     return [(r.version, exact_torch_pin(r)) for r in releases if r.wheels()]
 
 
-def pin_lines(package: str, releases: Sequence[Release]) -> list[PinLine]:
-    """The releases with wheels grouped into runs that pin the same torch (pre-releases left out)."""
+def pin_lines(package: str, releases: Sequence[Release],
+              build_of: Callable[[Version], str | None] = lambda _v: None) -> list[PinLine]:
+    """The releases with wheels grouped into runs that pin the same torch and were built the same way
+    (``build_of``: a release's recorded torch build), pre-releases left out."""
     lines: list[PinLine] = []
     for version, torch in torch_pins(releases):
         if version.is_prerelease or version.is_devrelease:
             continue
-        if lines and lines[-1].torch == torch:
+        build = build_of(version)
+        if lines and lines[-1].torch == torch and lines[-1].build == build:
             last = lines[-1]
-            lines[-1] = PinLine(package, last.first, version, torch)
+            lines[-1] = PinLine(package, last.first, version, torch, build)
         else:
-            lines.append(PinLine(package, version, version, torch))
+            lines.append(PinLine(package, version, version, torch, build))
     return lines
 
 
-__all__ = ["Engine", "PinLine", "WheelBuild", "exact_torch_pin", "parse_engines", "parse_wheel_builds",
+__all__ = ["DEFAULT_INDEX", "Engine", "PinLine", "WheelBuild", "exact_torch_pin", "parse_engines", "parse_wheel_builds",
            "pin_lines", "torch_pins"]

@@ -121,7 +121,8 @@ class Model:
         """``package``'s releases grouped by the torch they pin exactly (derived METADATA)."""
         memo: dict[str, tuple[PinLine, ...]] = self.__dict__.setdefault("_pin_lines", {})
         if package not in memo:
-            memo[package] = tuple(pin_lines(package, self.db.releases(package)))
+            memo[package] = tuple(pin_lines(package, self.db.releases(package),
+                                            lambda v: b.torch_build if (b := self.engine_wheel_build(package, v)) else None))
         return memo[package]
 
     def covered(self) -> tuple[str, ...] | None:

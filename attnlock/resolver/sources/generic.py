@@ -69,17 +69,24 @@ def _is_engine(self: CandidateSource, package: str) -> bool:
 def _engine_why(self: CandidateSource, rel: Release, build: Req | None) -> str:
     """The reason line of a serving engine's release: its exact torch pin and the build its wheel needs."""
     if build is not None:
-        return f"Requires-Dist of the release; its wheel is compiled against torch {build.specifier}".replace(
-            "==", "") + f"+{build.variant} (data/curated/engines.toml)"
+        return f"Requires-Dist of the release; its wheel is compiled against {_build_words(build)} (data/curated/engines.toml)"
     return ("Requires-Dist of the release; the torch build (CUDA variant) its default-index wheel is compiled "
             "against is not recorded: if its kernels fail to load, use the torch build its project names")
 
 
+def _build_words(req: Req) -> str:
+    pin = str(req.specifier).removeprefix("==")
+    if req.source == "pypi":
+        return f"the default-index build of torch {pin}" + (f" ({req.variant})" if req.variant else "")
+    return f"torch {pin}+{req.variant}"
+
+
 def _wheel_build(self: CandidateSource, rel: Release) -> Req | None:
-    """A serving engine's wheel (vllm) compiled against one torch build: ``torch==X`` of that build's
-    CUDA variant, where ``engines.toml [[wheel_build]]`` records it (its Requires-Dist says only ``==X``)."""
+    """A serving engine's wheel (vllm) compiled against one torch build: ``torch==X`` of that build, where
+    ``engines.toml [[wheel_build]]`` records it (its Requires-Dist says only ``==X``)."""
     from attnlock.compat import model_for
     from attnlock.compat.engines import exact_torch_pin
+    from attnlock.resolver.sources.torch import pypi_variant
 
     model = model_for(self.db)
     if model.engine(rel.package) is None:
@@ -88,9 +95,16 @@ def _wheel_build(self: CandidateSource, rel: Release) -> Req | None:
     pin = exact_torch_pin(rel)
     if build is None or pin is None:
         return None
-    return Req("torch", SpecifierSet(f"=={pin}"), variant=build.torch_variant,
-               parent=f"{rel.package} {rel.version} (its default-index wheel is compiled against torch "
-                      f"{pin}+{build.torch_variant})")
+    variant: str | None
+    source: str | None
+    if build.variant is not None:
+        variant, source = build.variant, None
+    else:  # the default-index build, whatever variant it is on the target's platform
+        default = pypi_variant(self, pin)
+        variant, source = (default.label if default is not None else None), "pypi"
+    req = Req("torch", SpecifierSet(f"=={pin}"), variant=variant, source=source)
+    return Req("torch", req.specifier, variant=variant, source=source,
+               parent=f"{rel.package} {rel.version} (its wheel is compiled against {_build_words(req)})")
 
 
 def mentions_torch(self: CandidateSource, rel: Release, extras: frozenset[str] | None = None) -> bool:
