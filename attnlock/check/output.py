@@ -40,8 +40,10 @@ def summary(report: Report) -> str:
 
 def to_json(report: Report) -> str:
     """``{"findings": [...], "files": [...]}`` (``../shared/CLI.md``)."""
-    return json.dumps({"findings": [f.to_json() for f in report.findings], "files": report.files,
-                       "not_judged": report.not_judged}, indent=2)
+    doc: dict[str, object] = {"findings": [f.to_json() for f in report.findings], "files": report.files}
+    if report.not_judged:  # packages the database has no releases of (a note; the key is absent when none)
+        doc["not_judged"] = report.not_judged
+    return json.dumps(doc, indent=2)
 
 
 def _uri(path: str) -> str:
