@@ -215,8 +215,9 @@ def _engine_words(session: _Session, package: str, wanted: SpecifierSet | None =
     if model.engine(package) is None:
         return None
     t = session.target
+    asked = [r.version for r in session.db.releases(package) if wanted and wanted.contains(r.version, prereleases=True)]
     lines = [ln for ln in model.engine_pin_lines(package) if ln.torch is not None and (
-        not wanted or wanted.contains(ln.first, prereleases=True) or wanted.contains(ln.last, prereleases=True))]
+        not wanted or any(ln.first <= v <= ln.last for v in asked))]
     if not lines:
         return None
     allowed = [ln for ln in lines if ln.torch is not None and (t.torch is None or t.torch.contains(ln.torch, prereleases=True))]
