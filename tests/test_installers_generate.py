@@ -56,7 +56,8 @@ class World:
 
 def _runs_here(filename: str) -> bool:
     tags = parse_wheel_filename(filename)[3]
-    return any(t.interpreter in (PY.cp_tag, "py3", f"py{PY.major}{PY.minor}", "py39")
+    return any((t.interpreter in (PY.cp_tag, "py3", f"py{PY.major}{PY.minor}", "py39")
+                or (t.abi == "abi3" and t.interpreter.startswith("cp3") and int(t.interpreter[3:]) <= PY.minor))
                and (t.platform == "any" or t.platform.endswith("x86_64")) for t in tags)
 
 
@@ -341,3 +342,20 @@ def test_validate_runs_the_real_uv_against_the_configured_index(world: World, tm
     write_simple_index(empty, [build_wheel(tmp_path / "w", "six", "1.0")])
     bad = attnlock(world, *args, "--with", "torch,xformers", "--validate", "--index-url", empty.as_uri())
     assert bad.returncode == 1 and "uv could not resolve" in bad.stderr
+
+
+def test_vllm_constraints_keep_the_users_torch_with_pip_and_uv(world: World, tmp_path: Path) -> None:
+    """vllm pins torch exactly (the fixture's vllm.json keeps only its requirements on the attention stack):
+    planned for torch 2.3.1, the constraints make pip and uv take the vllm
+    release that pins 2.3.1 (and its xformers); without them both take the newest vllm and move torch."""
+    args = target_args("2.3.1")
+    plan = planned(world, *args, "--with", "vllm")
+    assert (plan["vllm"], plan["torch"], plan["xformers"]) == (Version("0.5.3.post1"), Version("2.3.1"),
+                                                             Version("0.0.27"))
+    c = tmp_path / "constraints.txt"
+    assert attnlock(world, *args, "--with", "vllm", "-o", str(c)).returncode == 0
+    for chosen in (pip_choose(world, tmp_path, "-c", str(c), "vllm"), uv_choose(world, tmp_path, "vllm\n", "-c", str(c))):
+        for name in ("vllm", "torch", "xformers", "torchvision"):
+            assert chosen[name] == plan[name], (name, chosen[name], plan[name])
+    blind = pip_choose(world, tmp_path, "vllm")
+    assert (blind["vllm"], blind["torch"]) == (Version("0.6.3.post1"), Version("2.4.0"))

@@ -42,6 +42,8 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
+    #: packages the files name that the database has no releases of: not judged (a note, never a failure)
+    not_judged: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> int:
@@ -170,6 +172,9 @@ def check_paths(paths: Sequence[str], target: Target | None = None, db: Database
             part = iset.name[len(docs[0].path):].strip()
             for f in rules.run(iset, target, db):
                 add(f, part)
+            if db is not None:
+                report.not_judged.extend(e.name for e in iset.entries
+                                         if e.name and e.name not in report.not_judged and not db.releases(e.name))
     report.findings.extend(_grouped(items) for items in floats.values())
     report.findings.sort(key=Finding.sort_key)
     return report

@@ -26,18 +26,24 @@ def text(report: Report, *, color: bool = False) -> str:
 
 
 def summary(report: Report) -> str:
-    """The one-line count printed on stderr."""
+    """The one-line count printed on stderr (and a note naming the packages the database does not know)."""
+    names = report.not_judged
+    note = (f"\nattnlock check: note: not judged, the database has no releases of: {', '.join(names[:8])}"
+            + (f" (+{len(names) - 8} more)" if len(names) > 8 else "")) if names else ""
     if not report.findings:
-        return f"attnlock check: {len(report.files)} file(s), no findings"
+        return f"attnlock check: {len(report.files)} file(s), no findings{note}"
     fixable = sum(1 for f in report.findings if f.edit is not None)
     tail = f"; {fixable} fixable with --fix" if fixable else ""
     return (f"attnlock check: {len(report.files)} file(s), {report.errors} error(s), "
-            f"{report.warnings} warning(s){tail}")
+            f"{report.warnings} warning(s){tail}{note}")
 
 
 def to_json(report: Report) -> str:
     """``{"findings": [...], "files": [...]}`` (``../shared/CLI.md``)."""
-    return json.dumps({"findings": [f.to_json() for f in report.findings], "files": report.files}, indent=2)
+    doc: dict[str, object] = {"findings": [f.to_json() for f in report.findings], "files": report.files}
+    if report.not_judged:  # packages the database has no releases of (a note; the key is absent when none)
+        doc["not_judged"] = report.not_judged
+    return json.dumps(doc, indent=2)
 
 
 def _uri(path: str) -> str:

@@ -127,7 +127,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 _INTERESTING = ("torch", "triton", "xformers", "jaxlib", "jax", "nvidia-cudnn-cu12", "nvidia-cudnn-cu13",
-                "cuda-toolkit", "unsloth-zoo", "mslk", "pytorch-triton-rocm")
+                "cuda-toolkit", "unsloth-zoo", "mslk", "pytorch-triton-rocm", "vllm", "vllm-flash-attn", "flash-attn")
 
 
 def _release_line(db: Any, rel: Any) -> dict[str, Any]:
@@ -195,6 +195,18 @@ def _curated_for(db: Any, name: str, version: Version | None) -> dict[str, Any]:
                 out["prebuilt_wheels"] = per
             else:
                 out["prebuilt_wheels"] = [w.url for w in wheels]
+    engine = model.engine(name)
+    if engine is not None:
+        out["torch_coupling"] = {"coupling": engine.coupling, "exact_since": str(engine.exact_since),
+                                 "other_builds": engine.other_builds, "source": engine.source}
+        if version is None:
+            out["torch_pins"] = [ln.words() for ln in model.engine_pin_lines(name)]
+        build = model.engine_wheel_build(name, version) if version is not None else None
+        if build is not None:
+            out["wheel_build"] = {"torch_build": build.torch_build, "versions": str(build.versions),
+                                  "source": build.source}
+        elif version is not None:
+            out["wheel_build"] = "unknown (no data/curated/engines.toml [[wheel_build]] covers it)"
     bad = [kb for kb in model.known_bad() if name in kb.packages
            and (version is None or kb.packages[name].contains(version, prereleases=True))]
     if bad:

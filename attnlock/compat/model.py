@@ -24,6 +24,7 @@ from attnlock.compat.builds import (
     xformers_builds,
     xformers_pypi_stand_in,
 )
+from attnlock.compat.engines import Engine, PinLine, WheelBuild, parse_engines, parse_wheel_builds, pin_lines
 from attnlock.compat.kernels import FlashAttnRelease, GpuRange, parse_ranges, parse_releases
 from attnlock.compat.known_bad import Hit, Installed, KnownBad, parse_known_bad
 from attnlock.compat.problems import Problem
@@ -93,6 +94,37 @@ class Model:
         return next((r for r in self.gpu_ranges(package)
                      if r.versions.contains(version, prereleases=True) and r.excludes(gpu)), None)
 
+    def engines(self) -> tuple[Engine, ...]:
+        """The packages that pin torch exactly (``engines.toml [[engine]]``)."""
+        found = self.__dict__.get("_engines")
+        if found is None:
+            found, problems = parse_engines(self.db.curated_records("engines", "engine"), "curated/engines.toml")
+            builds, more = parse_wheel_builds(self.db.curated_records("engines", "wheel_build"),
+                                              "curated/engines.toml")
+            self._problems += problems + more
+            self.__dict__["_engines"] = found
+            self.__dict__["_wheel_builds"] = builds
+        return tuple(found)
+
+    def engine(self, package: str) -> Engine | None:
+        """The ``[[engine]]`` record of ``package`` (vllm, sglang …), None for other packages."""
+        return next((e for e in self.engines() if e.package == package), None)
+
+    def engine_wheel_build(self, package: str, version: Version) -> WheelBuild | None:
+        """The torch build ``package`` ``version``'s default-index wheels were compiled against, where recorded."""
+        self.engines()
+        builds: tuple[WheelBuild, ...] = self.__dict__["_wheel_builds"]
+        return next((b for b in builds if b.package == package and b.versions.contains(version, prereleases=True)),
+                    None)
+
+    def engine_pin_lines(self, package: str) -> tuple[PinLine, ...]:
+        """``package``'s releases grouped by the torch they pin exactly (derived METADATA)."""
+        memo: dict[str, tuple[PinLine, ...]] = self.__dict__.setdefault("_pin_lines", {})
+        if package not in memo:
+            memo[package] = tuple(pin_lines(package, self.db.releases(package),
+                                            lambda v: b.torch_build if (b := self.engine_wheel_build(package, v)) else None))
+        return memo[package]
+
     def covered(self) -> tuple[str, ...] | None:
         """The default package set (``refresh.toml [covered] packages``), None when not recorded."""
         raw = self.db.curated_raw("refresh").get("covered", {})
@@ -115,6 +147,7 @@ class Model:
         self.known_bad()
         self.flash_attn_releases()
         self.gpu_ranges("flash-attn")
+        self.engines()
         return list(self._problems)
 
     # -- ABI windows --------------------------------------------------------------

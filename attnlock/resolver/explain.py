@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from attnlock.errors import NoPlanError
@@ -152,9 +153,13 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
                    + "; ".join(_cause_lines(causes)))
     elif torch_words and (blocked := _blocked_by(source, root)) is not None:
         message = f"no {name} release fits {torch_words}: {blocked}"
+    elif not torch_words and (pinned := _engine_words(session, root.name, root.specifier)) is not None:
+        message = pinned
     elif torch_words and source is not None and not _depends_on_torch(source, root):
         message = f"no {name} build fits the target beside {torch_words}" + (
             ": " + "; ".join(_cause_lines(causes)) if _cause_lines(causes) else "")
+    elif torch_words and (pinned := _engine_words(session, root.name, root.specifier)) is not None:
+        message = pinned
     elif torch_words:
         message = f"no {name} release was built for {torch_words}"
         gpu_misses = [r.message for r in (source.rejections.get(root.name, []) if source else [])
@@ -188,7 +193,60 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
             verb = "works with it" if shared else "has one"
             message += f"; {t.describe()} {verb} ({found[root.name].describe()})"
             hint = f"use --torch {t.version}" + (f" --cuda {t.variant}" if t.variant else "")
+            if session.source().known() and _is_engine(session, root.name):
+                hint += (f" (a plan never replaces your torch by itself); or keep your torch and build {root.name} "
+                         "from source against it (pip install --no-build-isolation)")
     return NoPlanError(message, hint=hint or _nearest(session, wanted, avoid=root.name))
+
+
+def _is_engine(session: _Session, package: str) -> bool:
+    from attnlock.compat import model_for
+
+    return model_for(session.db).engine(package) is not None
+
+
+def _engine_words(session: _Session, package: str, wanted: SpecifierSet | None = None) -> str | None:
+    """For a package that pins torch exactly (vllm): which of its releases pin the torch releases
+    nearest the target's, and the build their wheels were compiled against where that is the miss."""
+    from attnlock.compat import model_for
+    from attnlock.compat.engines import DEFAULT_INDEX
+
+    model = model_for(session.db)
+    if model.engine(package) is None:
+        return None
+    t = session.target
+    asked = [r.version for r in session.db.releases(package) if wanted and wanted.contains(r.version, prereleases=True)]
+    lines = [ln for ln in model.engine_pin_lines(package) if ln.torch is not None and (
+        not wanted or any(ln.first <= v <= ln.last for v in asked))]
+    if not lines:
+        return None
+    allowed = [ln for ln in lines if ln.torch is not None and (t.torch is None or t.torch.contains(ln.torch, prereleases=True))]
+    torch_words = _torch_words(session) or "the target's torch"
+    if allowed and (t.cuda is not None or t.torch is None):
+        parts = []
+        for ln in allowed[-2:]:
+            built = (f"the default-index build of torch {ln.torch}" + _default_variant(session, ln.torch)
+                     if ln.build == DEFAULT_INDEX and ln.torch is not None else f"torch {ln.torch}+{ln.build}")
+            verb = "its wheel is" if ln.first == ln.last else "their wheels are"
+            parts.append(ln.words() + (f", and {verb} compiled against {built}" if ln.build else ""))
+        return (f"no {package}{wanted or ''} release fits {torch_words}: {'; '.join(parts)} ({package} pins torch "
+                f"exactly and its wheels are built for one torch build)")
+    anchor = t.torch
+    if anchor is not None:
+        below = [ln for ln in lines if ln.torch is not None and not anchor.contains(ln.torch, prereleases=True)
+                 and all(ln.torch < Version(s.version.split("+")[0]) for s in anchor if s.operator in ("==", "<=", "<"))]
+        above = [ln for ln in lines if ln not in below and ln not in allowed]
+        near = below[-2:] + above[:2]
+    else:
+        near = lines[-3:]
+    name = package + (str(wanted) if wanted else "")
+    return (f"no {name} release pins {torch_words.split('+')[0].split(' (')[0]}: {package} pins torch exactly"
+            + (" (" + "; ".join(ln.words() for ln in near) + ")" if near else ""))
+
+
+def _default_variant(session: _Session, torch: Version) -> str:
+    tv = session.source().db.torch_variants(torch)
+    return f" ({tv.pypi.label})" if tv is not None and tv.pypi is not None else ""
 
 
 def _depends_on_torch(source: CandidateSource, root: Req) -> bool:

@@ -116,7 +116,8 @@ class _Session:
             if unknown:
                 raise UsageError(
                     f"unknown package{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
-                    hint=f"--with takes packages the database covers: {', '.join(covered(self.db))}",
+                    hint=f"--with takes packages the database covers: {', '.join(covered(self.db))}; "
+                         f"planned only when named: {_on_request(self.db)}",
                 )
             missing = [w.name for w in wanted if w.name not in source.known()]
             if missing and optional:
@@ -576,6 +577,15 @@ class _Impossible(Exception):
     def __init__(self, causes: list[tuple[Req, Candidate | None]]) -> None:
         super().__init__("resolution impossible")
         self.causes = causes
+
+
+def _on_request(db: Database) -> str:
+    """The serving engines (vllm …) and the count of the other packages ``--with`` may name."""
+    from attnlock.compat import model_for
+
+    engines = [e.package for e in model_for(db).engines() if db.releases(e.package)]
+    rest = len(set(facts_for(db).packages()) - set(covered(db)) - set(engines))
+    return ", ".join(engines) + f" and {rest} more (attnlock db show NAME)"
 
 
 def _run(source: CandidateSource, roots: Sequence[Req]) -> dict[str, Candidate]:

@@ -48,16 +48,66 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
             continue
         sdist = not self.db.wheel_ok(rel, self._platform, self._python)
         explicit = not pairs or mentions_torch(self, rel, extras)
+        build = None if sdist else _wheel_build(self, rel)
+        deps = tuple(d for d in (era, build) if d is not None)
         (out if explicit else silent).append(Candidate(
             name, rel.version, None, "sdist" if sdist else "pypi", extras=extras,
-            deps=(era,) if era is not None else (),
+            deps=deps,
             lazy_deps=functools.partial(self._deps, rel, extras, parent=f"{name} {rel.version}"),
-            why=("Requires-Dist of the release" if explicit else
+            why=(_engine_why(self, rel, build) if build is not None or _is_engine(self, rel.package) else
+                 "Requires-Dist of the release" if explicit else
                  "declares no torch requirement; bounded to the torch releases that existed when it was uploaded")
             if not sdist else "built from the sdist (--allow-build)",
             requires_dist=rel.metadata[0].requires_dist if sdist and rel.metadata else (),
         ))
     return out + silent
+
+
+def _is_engine(self: CandidateSource, package: str) -> bool:
+    from attnlock.compat import model_for
+
+    return model_for(self.db).engine(package) is not None
+
+
+def _engine_why(self: CandidateSource, rel: Release, build: Req | None) -> str:
+    """The reason line of a serving engine's release: its exact torch pin and the build its wheel needs."""
+    if build is not None:
+        return f"Requires-Dist of the release; its wheel is compiled against {_build_words(build)} (data/curated/engines.toml)"
+    return ("Requires-Dist of the release; the torch build (CUDA variant) its default-index wheel is compiled "
+            "against is not recorded: if its kernels fail to load, use the torch build its project names")
+
+
+def _build_words(req: Req) -> str:
+    pin = str(req.specifier).removeprefix("==")
+    if req.source == "pypi":
+        return f"the default-index build of torch {pin}" + (f" ({req.variant})" if req.variant else "")
+    return f"torch {pin}+{req.variant}"
+
+
+def _wheel_build(self: CandidateSource, rel: Release) -> Req | None:
+    """A serving engine's wheel (vllm) compiled against one torch build: ``torch==X`` of that build, where
+    ``engines.toml [[wheel_build]]`` records it (its Requires-Dist says only ``==X``)."""
+    from attnlock.compat import model_for
+    from attnlock.compat.engines import exact_torch_pin
+    from attnlock.resolver.sources.torch import pypi_variant
+
+    model = model_for(self.db)
+    if model.engine(rel.package) is None:
+        return None
+    build = model.engine_wheel_build(rel.package, rel.version)
+    pin = exact_torch_pin(rel)
+    if build is None or pin is None:
+        return None
+    variant: str | None
+    source: str | None
+    if build.variant is not None:
+        variant, source = build.variant, None
+    else:  # the default-index build, whatever variant it is on the target's platform
+        default = pypi_variant(self, pin)
+        variant, source = (default.label if default is not None else None), "pypi"
+    req = Req("torch", SpecifierSet(f"=={pin}"), variant=variant, source=source)
+    return Req("torch", req.specifier, variant=variant, source=source,
+               parent=f"{rel.package} {rel.version} (its wheel is compiled against {_build_words(req)})")
 
 
 def mentions_torch(self: CandidateSource, rel: Release, extras: frozenset[str] | None = None) -> bool:
