@@ -23,7 +23,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -173,6 +172,8 @@ class _Staged:
                 raise _changed(target)
         _clean_stale(target)
         try:
+            import tempfile  # only when writing: the read paths (check) do without it
+
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_TMP_SUFFIX, dir=target.parent)
         except OSError as exc:
             raise InputError(f"cannot write in {target.parent}: {_why(exc)}; nothing was written",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -201,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             traceback.print_exc()
         if _wants_json(args):
+            import json
+
             print(json.dumps(exc.to_json(), indent=2))
         print(f"attnlock {args.command}: error: {exc.render()}", file=sys.stderr)
         return exc.exit_code
