@@ -257,6 +257,7 @@ class Release:
     metadata: tuple[MetadataRecord, ...]
     build_info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     upload_time: str | None = None
+    members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # refresh.toml [members]: wheel -> names
 
     def wheels(self) -> tuple[FileInfo, ...]:
         return tuple(f for f in self.files if f.is_wheel)
