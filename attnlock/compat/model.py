@@ -26,6 +26,14 @@ from attnlock.compat.builds import (
 )
 from attnlock.compat.kernels import FlashAttnRelease, GpuRange, parse_ranges, parse_releases
 from attnlock.compat.known_bad import Hit, Installed, KnownBad, parse_known_bad
+from attnlock.compat.packages import (
+    EndOfLife,
+    IndexPresence,
+    TorchPairing,
+    parse_end_of_life,
+    parse_pairings,
+    parse_presence,
+)
 from attnlock.compat.problems import Problem
 from attnlock.database.store import Database, Release
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, canonical
@@ -93,6 +101,39 @@ class Model:
         return next((r for r in self.gpu_ranges(package)
                      if r.versions.contains(version, prereleases=True) and r.excludes(gpu)), None)
 
+    # -- packages planned on request (packages.toml) ------------------------------------
+
+    def torch_pairing(self, package: str, version: Version) -> TorchPairing | None:
+        """The curated torch range of ``package`` ``version`` (``[[torch_pairing]]``), None when none is recorded."""
+        found = self.__dict__.get("_pairings")
+        if found is None:
+            found, problems = parse_pairings(self.db.curated_records("packages", "torch_pairing"),
+                                             "curated/packages.toml")
+            self._problems += problems
+            self.__dict__["_pairings"] = found
+        return next((p for p in found if p.package == package and p.versions.contains(version, prereleases=True)),
+                    None)
+
+    def end_of_life(self, package: str) -> EndOfLife | None:
+        """The package's recorded end of life (``[[end_of_life]]``)."""
+        found = self.__dict__.get("_eol")
+        if found is None:
+            found, problems = parse_end_of_life(self.db.curated_records("packages", "end_of_life"),
+                                                "curated/packages.toml")
+            self._problems += problems
+            self.__dict__["_eol"] = found
+        return next((e for e in found if e.package == package), None)
+
+    def index_presence(self, package: str) -> IndexPresence | None:
+        """What the default index carries of ``package`` when it is a placeholder, absent or partial."""
+        found = self.__dict__.get("_presence")
+        if found is None:
+            found, problems = parse_presence(self.db.curated_records("packages", "index_presence"),
+                                             "curated/packages.toml")
+            self._problems += problems
+            self.__dict__["_presence"] = found
+        return next((p for p in found if p.package == package), None)
+
     def covered(self) -> tuple[str, ...] | None:
         """The default package set (``refresh.toml [covered] packages``), None when not recorded."""
         raw = self.db.curated_raw("refresh").get("covered", {})
@@ -115,6 +156,9 @@ class Model:
         self.known_bad()
         self.flash_attn_releases()
         self.gpu_ranges("flash-attn")
+        self.torch_pairing("", Version("0"))
+        self.end_of_life("")
+        self.index_presence("")
         return list(self._problems)
 
     # -- ABI windows --------------------------------------------------------------

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 # The most telling filter first: a GPU or driver that cannot run a build says more than a
 # Python tag.
 _FILTER_ORDER = ("gpu", "driver", "cuda", "known-bad", "python", "platform", "sdist", "yanked", "pre-release", "torch-era",
-                 "torch-target")
+                 "torch-pairing", "placeholder", "torch-target")
 
 
 def explain_empty(session: _Session, name: str, source: CandidateSource,

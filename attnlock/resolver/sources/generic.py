@@ -6,6 +6,7 @@ import functools
 
 from packaging.specifiers import SpecifierSet
 
+from attnlock.compat import model_for
 from attnlock.database.store import Release
 from attnlock.resolver.candidates import _NAME, Candidate, CandidateSource, _canonical
 from attnlock.resolver.requirement import Req
@@ -22,6 +23,14 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
     may_build = name in self.allow_build
     torches = self._torch_versions() if "torch" in self.known() else None
     releases = self.db.releases(name)
+    presence = model_for(self.db).index_presence(name)
+    if presence is not None and presence.served == "placeholder" and presence.versions is not None:
+        for rel in releases:
+            if presence.versions.contains(rel.version, prereleases=True):
+                self.reject(name, f"{name} {rel.version}", "placeholder",
+                            f"{name} {rel.version} on the default index is a name placeholder, not the package"
+                            + (f"; the real builds are on {presence.index}" if presence.index else ""))
+        releases = tuple(r for r in releases if not presence.versions.contains(r.version, prereleases=True))
     # Pairs with torch: a recent release requires torch itself (not only under an extra: triton's
     # test extra names torch, but torch requires triton, not the reverse).
     pairs = torches is not None and name != "torch" and name not in self.user_pinned and any(
@@ -35,6 +44,11 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
             if era is not None and torches is not None and not any(era.specifier.contains(v) for v in torches):
                 self.reject(name, f"{name} {rel.version}", "torch-era", f"{era.parent}")
                 continue
+        pairing = _pairing(self, rel)
+        if pairing is not None and torches is not None and not any(
+                pairing.specifier.contains(v, prereleases=True) for v in torches):
+            self.reject(name, f"{name} {rel.version}", "torch-pairing", f"{pairing.parent}: torch {pairing.specifier}")
+            continue
         if not self._release_ok(rel, need_wheel=not may_build):
             continue
         if name == "jax" and "jaxlib" in self.known() and not any(
@@ -49,7 +63,7 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
         explicit = not pairs or mentions_torch(self, rel, extras)
         (out if explicit else silent).append(Candidate(
             name, rel.version, None, "sdist" if sdist else "pypi", extras=extras,
-            deps=(era,) if era is not None else (),
+            deps=tuple(r for r in (era, pairing) if r is not None),
             lazy_deps=functools.partial(self._deps, rel, extras, parent=f"{name} {rel.version}"),
             why=("Requires-Dist of the release" if explicit else
                  "declares no torch requirement; bounded to the torch releases that existed when it was uploaded")
@@ -57,6 +71,17 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
             requires_dist=rel.metadata[0].requires_dist if sdist and rel.metadata else (),
         ))
     return out + silent
+def _pairing(self: CandidateSource, rel: Release) -> Req | None:
+    """The curated torch pairing of ``rel`` (packages.toml ``[[torch_pairing]]``) as a requirement on torch:
+    intersected with the release's own Requires-Dist by the resolver, so it only ever narrows."""
+    if "torch" not in self.known():
+        return None
+    p = model_for(self.db).torch_pairing(rel.package, rel.version)
+    if p is None:
+        return None
+    return Req("torch", p.torch, parent=f"{rel.package} {rel.version} (works with torch {p.torch}: {p.source.split()[0]})")
+
+
 def mentions_torch(self: CandidateSource, rel: Release, extras: frozenset[str] | None = None) -> bool:
     """Whether ``rel``'s metadata has a torch requirement (with ``extras``: one that applies on the
     target with those extras; without: under any extra or marker)."""
