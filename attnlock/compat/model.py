@@ -25,6 +25,7 @@ from attnlock.compat.builds import (
     xformers_pypi_stand_in,
 )
 from attnlock.compat.kernels import FlashAttnRelease, GpuRange, parse_ranges, parse_releases
+from attnlock.compat.community import CommunitySource, CommunityWheel, parse_sources, parse_wheels
 from attnlock.compat.known_bad import Hit, Installed, KnownBad, parse_known_bad
 from attnlock.compat.packages import (
     EndOfLife,
@@ -134,6 +135,27 @@ class Model:
             self.__dict__["_presence"] = found
         return next((p for p in found if p.package == package), None)
 
+    # -- community wheel sources (community.toml; read only on --source community) -------------
+
+    def community_sources(self) -> dict[str, CommunitySource]:
+        """The recorded community sources by name."""
+        found = self.__dict__.get("_community_sources")
+        if found is None:
+            parsed, problems = parse_sources(self.db.curated_records("community", "source"), "curated/community.toml")
+            self._problems += problems
+            found = self.__dict__["_community_sources"] = {s.name: s for s in parsed}
+        return dict(found)
+
+    def community_wheels(self, package: str) -> tuple[CommunityWheel, ...]:
+        """Every recorded community wheel of ``package``, newest version first."""
+        found = self.__dict__.get("_community_wheels")
+        if found is None:
+            found, problems = parse_wheels(self.db.curated_records("community", "wheels"), self.community_sources(),
+                                           "curated/community.toml")
+            self._problems += problems
+            found = self.__dict__["_community_wheels"] = tuple(sorted(found, key=lambda w: w.version, reverse=True))
+        return tuple(w for w in found if w.package == package)
+
     def covered(self) -> tuple[str, ...] | None:
         """The default package set (``refresh.toml [covered] packages``), None when not recorded."""
         raw = self.db.curated_raw("refresh").get("covered", {})
@@ -159,6 +181,7 @@ class Model:
         self.torch_pairing("", Version("0"))
         self.end_of_life("")
         self.index_presence("")
+        self.community_wheels("")
         return list(self._problems)
 
     # -- ABI windows --------------------------------------------------------------
