@@ -60,6 +60,7 @@ _TOPICS = {
     "known-bad": ("known_bad", "combination"),
     "signatures": ("signatures", "signature"),
     "kernels": ("kernels", None),
+    "community": ("community", "source"),
 }
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from attnlock.errors import NoPlanError
 from attnlock.model import Exclusion
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 # The most telling filter first: a GPU or driver that cannot run a build says more than a
 # Python tag.
-_FILTER_ORDER = ("gpu", "driver", "cuda", "known-bad", "python", "platform", "sdist", "yanked", "pre-release", "torch-era",
+_FILTER_ORDER = ("gpu", "driver", "cuda", "known-bad", "not-served", "python", "platform", "sdist", "yanked", "pre-release", "torch-era",
                  "torch-pairing", "placeholder", "torch-target")
 
 
@@ -136,6 +136,20 @@ def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
     return NoPlanError(message, hint=_nearest(session, roots) if search else None)
 
 
+def _not_served(source: CandidateSource | None, root: Req) -> str | None:
+    """Why the default index cannot serve the asked releases of ``root`` (a placeholder release, or a
+    release whose lockstep partner it no longer carries), when that is what ruled them out."""
+    for r in source.rejections.get(root.name, []) if source is not None else []:
+        if r.filter in ("not-served", "placeholder"):
+            try:
+                version = Version(r.build.rsplit(" ", 1)[-1])
+            except InvalidVersion:
+                continue
+            if root.specifier.contains(version, prereleases=True):
+                return r.message
+    return None
+
+
 def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
                         causes: list[tuple[Req, Candidate | None]], applied: list[Exclusion], *,
                         search: bool = True, source: CandidateSource | None = None,
@@ -150,6 +164,8 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
     if shared and torch_words:
         message = (f"{name} and {torch_words} need different {', '.join(shared)}: "
                    + "; ".join(_cause_lines(causes)))
+    elif (gone := _not_served(source, root)) is not None:
+        message = gone
     elif torch_words and (blocked := _blocked_by(source, root)) is not None:
         message = f"no {name} release fits {torch_words}: {blocked}"
     elif torch_words and source is not None and not _depends_on_torch(source, root):

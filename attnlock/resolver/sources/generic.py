@@ -31,6 +31,13 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
                             f"{name} {rel.version} on the default index is a name placeholder, not the package"
                             + (f"; the real builds are on {presence.index}" if presence.index else ""))
         releases = tuple(r for r in releases if not presence.versions.contains(r.version, prereleases=True))
+    elif presence is not None and presence.versions is not None:
+        # Releases the default index still lists but cannot install as a working set (jax 0.3.x: its
+        # lockstep jaxlib is no longer served): said as such rather than as a missing wheel.
+        for rel in releases:
+            if presence.versions.contains(rel.version, prereleases=True):
+                self.reject(name, f"{name} {rel.version}", "not-served", f"{name} {rel.version}: {presence.what}")
+        releases = tuple(r for r in releases if not presence.versions.contains(r.version, prereleases=True))
     # Pairs with torch: a recent release requires torch itself (not only under an extra: triton's
     # test extra names torch, but torch requires triton, not the reverse).
     pairs = torches is not None and name != "torch" and name not in self.user_pinned and any(
