@@ -151,3 +151,42 @@ def test_community_source_needs_an_https_template_with_tag_and_file() -> None:
 def test_packages_records_are_strict(parse: Any, table: str, record: dict[str, Any], key: str) -> None:
     parsed, problems = parse([record], "packages.toml")
     assert parsed == () and [p.key for p in problems] == [f"{table}[0].{key}"]
+
+
+# ------------------------------------------------------------------ curated vs derived: bitsandbytes' libraries
+
+def _bnb_cases() -> list[Any]:
+    """Every bitsandbytes known-bad record that names a torch CUDA variant: the releases it covers."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    doc = tomllib.loads((REPO_DATA / "curated" / "known_bad.toml").read_text(encoding="utf-8"))
+    return [pytest.param(rec, id=rec["id"]) for rec in doc["combination"]
+            if rec.get("class") == "bitsandbytes" and rec.get("torch_variant") and "bitsandbytes" in rec["packages"]]
+
+
+@pytest.mark.parametrize("record", _bnb_cases())
+def test_bitsandbytes_cuda_records_match_the_wheels_file_lists(record: dict[str, Any]) -> None:
+    """A record saying releases lack the library for a CUDA variant: every release in its range that
+    ships per-CUDA libraries lacks it in its Linux x86_64 wheel, and the first release after the range has it."""
+    from packaging.specifiers import SpecifierSet
+
+    from attnlock.compat.packages import binary_cuda
+    from attnlock.database.store import Database
+
+    db = Database(REPO_DATA)
+    spec = SpecifierSet(record["packages"]["bitsandbytes"])
+    rels = [r for r in db.releases("bitsandbytes") if r.members and not r.version.is_prerelease]
+
+    def linux(rel: Any) -> tuple[str, ...]:
+        return next((labels for wheel, labels in binary_cuda(rel).items() if "x86_64" in wheel or "any" in wheel), ())
+
+    inside = [r for r in rels if spec.contains(r.version)]
+    after = [r for r in rels if r.version > max(r.version for r in inside)] if inside else []
+    assert inside and after
+    for variant in record["torch_variant"]:
+        assert all(variant not in linux(r) for r in inside), [(str(r.version), linux(r)) for r in inside]
+        assert variant in linux(after[0]), (str(after[0].version), linux(after[0]))

@@ -120,7 +120,7 @@ def _judge(iset: InstallSet, env: Env, target: Target, db: Database,
     # A file that names a community source's wheel by URL has opted into that source (--source).
     model = model_for(db)
     urls = {str(e.requirement.url) for e in w.entries.values() if e.requirement is not None and e.requirement.url}
-    sources = sorted({cw.source for n in w.entries for cw in model.community_wheels(n) if cw.url in urls})
+    sources = sorted({cw.source for n in w.entries for cw in model.community_wheels(n) if cw.url in urls}) if urls else []
     try:
         chosen = resolve(db, t, wanted, avoid_known_bad=False, reachable=reachable, sources=sources)
     except NoPlanError as exc:
