@@ -456,6 +456,11 @@ class _Session:
                         + ("; pass --gpu to plan for yours" if "the GPU" in hit.unknown else ""))
             if note not in notes:
                 notes.append(note)
+        for name in names:
+            eol = model_for(self.db).end_of_life(name)
+            if eol is not None:
+                notes.append(f"{name} is no longer developed ({eol.last} is its last release): "
+                             f"{eol.announced} ({eol.source.split()[0]})")
         for cand in result.values():
             if cand.source == "index" and cand.label is None and cand.name != "torch" and \
                     facts_for(self.db).release(cand.name, cand.version) is not None:
