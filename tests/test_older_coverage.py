@@ -12,7 +12,7 @@ import pytest
 
 from attnlock.cli import main
 from attnlock.compat.community import parse_sources, parse_wheels
-from attnlock.compat.packages import parse_end_of_life, parse_pairings, parse_presence
+from attnlock.compat.packages import parse_cuda_libraries, parse_end_of_life, parse_pairings, parse_presence
 
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 H100 = ["--python", "3.12", "--platform", "linux-x86_64", "--gpu", "sm_90", "--driver", "580.65.06"]
@@ -147,6 +147,8 @@ def test_community_source_needs_an_https_template_with_tag_and_file() -> None:
      "torch"),
     (parse_end_of_life, "end_of_life", {"package": "torchtext", "last": "zero", "announced": "x"}, "last"),
     (parse_presence, "index_presence", {"package": "x", "served": "gone", "what": "x"}, "served"),
+    (parse_cuda_libraries, "cuda_library", {"package": "bitsandbytes", "versions": ">=0.50", "match": "minor"},
+     "match"),
 ])
 def test_packages_records_are_strict(parse: Any, table: str, record: dict[str, Any], key: str) -> None:
     parsed, problems = parse([record], "packages.toml")

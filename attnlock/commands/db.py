@@ -210,6 +210,9 @@ def _curated_for(db: Any, name: str, version: Version | None) -> dict[str, Any]:
         from attnlock.compat.packages import binary_cuda
 
         out["binaries_cuda"] = {wheel: list(labels) for wheel, labels in binary_cuda(rel).items()}
+        rule = model.cuda_library_rule(name, rel.version)
+        if rule is not None:
+            out["cuda_library"] = {"match": rule.match, "source": rule.source}
     bad = [kb for kb in model.known_bad() if name in kb.packages
            and (version is None or kb.packages[name].contains(version, prereleases=True))]
     if bad:

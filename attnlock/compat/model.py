@@ -28,9 +28,11 @@ from attnlock.compat.kernels import FlashAttnRelease, GpuRange, parse_ranges, pa
 from attnlock.compat.community import CommunitySource, CommunityWheel, parse_sources, parse_wheels
 from attnlock.compat.known_bad import Hit, Installed, KnownBad, parse_known_bad
 from attnlock.compat.packages import (
+    CudaLibraryRule,
     EndOfLife,
     IndexPresence,
     TorchPairing,
+    parse_cuda_libraries,
     parse_end_of_life,
     parse_pairings,
     parse_presence,
@@ -115,6 +117,17 @@ class Model:
         return next((p for p in found if p.package == package and p.versions.contains(version, prereleases=True)),
                     None)
 
+    def cuda_library_rule(self, package: str, version: Version) -> CudaLibraryRule | None:
+        """How ``package`` ``version`` picks its native library by torch's CUDA (``[[cuda_library]]``)."""
+        found = self.__dict__.get("_cuda_libs")
+        if found is None:
+            found, problems = parse_cuda_libraries(self.db.curated_records("packages", "cuda_library"),
+                                                   "curated/packages.toml")
+            self._problems += problems
+            self.__dict__["_cuda_libs"] = found
+        return next((r for r in found if r.package == package and r.versions.contains(version, prereleases=True)),
+                    None)
+
     def end_of_life(self, package: str) -> EndOfLife | None:
         """The package's recorded end of life (``[[end_of_life]]``)."""
         found = self.__dict__.get("_eol")
@@ -180,6 +193,7 @@ class Model:
         self.gpu_ranges("flash-attn")
         self.torch_pairing("", Version("0"))
         self.end_of_life("")
+        self.cuda_library_rule("", Version("0"))
         self.index_presence("")
         self.community_wheels("")
         return list(self._problems)

@@ -55,6 +55,19 @@ class IndexPresence:
 SERVED = ("placeholder", "absent", "partial")
 
 
+@dataclass(frozen=True)
+class CudaLibraryRule:
+    """``[[cuda_library]]``: how a package picks its native library by torch's CUDA version."""
+
+    package: str
+    versions: SpecifierSet
+    match: str  # "exact": the library named after torch's CUDA must ship; "major": one of the same major
+    source: str
+
+
+MATCHES = ("exact", "major")
+
+
 def parse_pairings(records: Iterable[Mapping[str, Any]], file: str) -> tuple[tuple[TorchPairing, ...], list[Problem]]:
     return load_strictly(records, _pairing, file, "torch_pairing")
 
@@ -65,6 +78,18 @@ def parse_end_of_life(records: Iterable[Mapping[str, Any]], file: str) -> tuple[
 
 def parse_presence(records: Iterable[Mapping[str, Any]], file: str) -> tuple[tuple[IndexPresence, ...], list[Problem]]:
     return load_strictly(records, _presence, file, "index_presence")
+
+
+def parse_cuda_libraries(records: Iterable[Mapping[str, Any]], file: str) -> tuple[tuple[CudaLibraryRule, ...],
+                                                                                 list[Problem]]:
+    return load_strictly(records, _cuda_library, file, "cuda_library")
+
+
+def _cuda_library(rec: Mapping[str, Any]) -> CudaLibraryRule:
+    match = _text(rec, "match")
+    if match not in MATCHES:
+        raise RecordError("match", f"{match!r} is not one of {', '.join(MATCHES)}")
+    return CudaLibraryRule(canonical(_text(rec, "package")), _spec(rec, "versions"), match, source_text(rec))
 
 
 def _text(rec: Mapping[str, Any], key: str) -> str:
@@ -122,5 +147,5 @@ def binary_cuda(rel: Release) -> dict[str, tuple[str, ...]]:
     return out
 
 
-__all__ = ["EndOfLife", "IndexPresence", "TorchPairing", "binary_cuda", "parse_end_of_life", "parse_pairings",
+__all__ = ["CudaLibraryRule", "EndOfLife", "IndexPresence", "TorchPairing", "binary_cuda", "parse_cuda_libraries", "parse_end_of_life", "parse_pairings",
            "parse_presence"]

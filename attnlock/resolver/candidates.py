@@ -167,7 +167,8 @@ class CandidateSource:
             ok = True
             met: dict[tuple[object, ...], bool] = self.__dict__.setdefault("_met_memo", {})
             for dep in cand.dependencies:
-                dkey = (dep.name, str(dep.specifier), dep.variant, dep.cuda_major, dep.cxx11abi, dep.extras, depth)
+                dkey = (dep.name, str(dep.specifier), dep.variant, dep.cuda_major, dep.cxx11abi, dep.extras,
+                        dep.cuda_libs, dep.cuda_libs_match, depth)
                 if dkey not in met:
                     met[dkey] = True  # a cycle is optimistic
                     met[dkey] = any(dep.satisfied_by(c) for c in self._viable_list(dep.name, dep.extras, depth - 1))

@@ -70,7 +70,7 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
         explicit = not pairs or mentions_torch(self, rel, extras)
         (out if explicit else silent).append(Candidate(
             name, rel.version, None, "sdist" if sdist else "pypi", extras=extras,
-            deps=tuple(r for r in (era, pairing) if r is not None),
+            deps=tuple(r for r in (era, pairing, _cuda_libraries(self, rel)) if r is not None),
             lazy_deps=functools.partial(self._deps, rel, extras, parent=f"{name} {rel.version}"),
             why=("Requires-Dist of the release" if explicit else
                  "declares no torch requirement; bounded to the torch releases that existed when it was uploaded")
@@ -87,6 +87,30 @@ def _pairing(self: CandidateSource, rel: Release) -> Req | None:
     if p is None:
         return None
     return Req("torch", p.torch, parent=f"{rel.package} {rel.version} (works with torch {p.torch}: {p.source.split()[0]})")
+
+
+def _cuda_libraries(self: CandidateSource, rel: Release) -> Req | None:
+    """A package that loads the native library named after torch's CUDA (bitsandbytes): the CUDA torch
+    builds its wheel for the target ships a library for (packages.toml ``[[cuda_library]]`` with the
+    wheel's member names, refresh.toml ``[members]``); None where either is not recorded."""
+    if "torch" not in self.known() or not rel.members:
+        return None
+    model = model_for(self.db)
+    rule = model.cuda_library_rule(rel.package, rel.version)
+    if rule is None:
+        return None
+    from attnlock.compat.packages import binary_cuda
+
+    libs = binary_cuda(rel)
+    wheel = next((w.filename for w in rel.wheels() if w.filename in libs and w.runs_on(self._platform, self._python)),
+                 None)
+    if wheel is None:
+        return None
+    labels = frozenset(libs[wheel])
+    words = ", ".join(libs[wheel]) or "no CUDA version"
+    how = "the library named after torch's CUDA" if rule.match == "exact" else "a library of torch's CUDA major"
+    return Req("torch", SpecifierSet(), cuda_libs=labels, cuda_libs_match=rule.match,
+               parent=f"{rel.package} {rel.version} (loads {how}; {wheel} ships {words}: {rule.source.split()[0]})")
 
 
 def mentions_torch(self: CandidateSource, rel: Release, extras: frozenset[str] | None = None) -> bool:
