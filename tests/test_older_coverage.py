@@ -12,7 +12,12 @@ import pytest
 
 from attnlock.cli import main
 from attnlock.compat.community import parse_sources, parse_wheels
-from attnlock.compat.packages import parse_cuda_libraries, parse_end_of_life, parse_pairings, parse_presence
+from attnlock.compat.packages import (
+    parse_cuda_libraries,
+    parse_end_of_life,
+    parse_pairings,
+    parse_presence,
+)
 
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 H100 = ["--python", "3.12", "--platform", "linux-x86_64", "--gpu", "sm_90", "--driver", "580.65.06"]
