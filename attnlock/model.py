@@ -285,6 +285,7 @@ class Pin:
     build: str | None = None  # the build chosen: CUDA variant label ("cu121") or wheel label
     sdist: bool = False  # built from source on the target (the user opted in)
     requires_dist: tuple[str, ...] = ()  # metadata to declare for an sdist (uv dependency-metadata)
+    source: str | None = None  # a community source the build comes from (--source community), in words
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def test_every_generated_plan_passes_check(case: dict[str, Any], db: Any, tmp_pa
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     target = make_target(case["target"])
     plan = resolve(db, target, parse_with(case.get("with")), allow_build=case.get("allow_build", []),
-                   default_set=bool(case.get("skip_missing", False)))
+                   default_set=bool(case.get("skip_missing", False)), sources=case.get("sources", []))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "constraints.txt").write_text(render_constraints(plan, command="attnlock generate"), encoding="utf-8")
     check_target = Target(cuda=plan.target.cuda, python=target.python, platform=target.platform, gpu=target.gpu,

@@ -91,17 +91,18 @@ def test_case(case: dict[str, Any], db: Database, repo_db: Database) -> None:
     wanted = parse_with(case.get("with"))
     allow = case.get("allow_build", [])
     default_set = bool(case.get("skip_missing", False))
+    sources = case.get("sources", [])
     if "error" in case:
         expected_type = UsageError if case.get("error_type") == "usage" else NoPlanError
         with pytest.raises(expected_type) as info:
-            resolve(db, target, wanted, allow_build=allow, default_set=default_set)
+            resolve(db, target, wanted, allow_build=allow, default_set=default_set, sources=sources)
         assert case["error"] in info.value.message, info.value.render()
         if "hint" in case:
             assert info.value.hint is not None and case["hint"] in info.value.hint, info.value.render()
         for fragment in case.get("hint_absent", []):
             assert fragment not in (info.value.hint or ""), info.value.render()
         return
-    plan = resolve(db, target, wanted, allow_build=allow, default_set=default_set)
+    plan = resolve(db, target, wanted, allow_build=allow, default_set=default_set, sources=sources)
     got = {p.package: p for p in plan.pins}
     for name, version in case.get("expect", {}).items():
         assert name in got, f"{name} missing from plan {sorted(got)}"
@@ -127,6 +128,12 @@ def test_case(case: dict[str, Any], db: Database, repo_db: Database) -> None:
         assert not any(fragment in n for n in plan.notes), plan.notes
     for fragment in case.get("excluded_absent", []):
         assert not any(fragment in f"{e.package}{e.specifier} {e.reason}" for e in plan.excluded), plan.excluded
+    for name, fragment in case.get("source", {}).items():
+        if fragment:
+            assert got[name].source is not None and fragment in got[name].source, got[name]
+            assert fragment in got[name].reason, got[name].reason  # the reason names the source too
+        else:
+            assert got[name].source is None, got[name]
     for name, label in case.get("build", {}).items():
         assert got[name].version is not None and got[name].version.local == (label or None), got[name]
 

@@ -60,6 +60,7 @@ _TOPICS = {
     "known-bad": ("known_bad", "combination"),
     "signatures": ("signatures", "signature"),
     "kernels": ("kernels", None),
+    "community": ("community", "source"),
 }
 
 
@@ -207,6 +208,23 @@ def _curated_for(db: Any, name: str, version: Version | None) -> dict[str, Any]:
                                   "source": build.source}
         elif version is not None:
             out["wheel_build"] = "unknown (no data/curated/engines.toml [[wheel_build]] covers it)"
+    eol = model.end_of_life(name)
+    if eol is not None:
+        out["end_of_life"] = {"last": str(eol.last), "announced": eol.announced, "source": eol.source}
+    presence = model.index_presence(name)
+    if presence is not None and (version is None or presence.versions is None
+                                 or presence.versions.contains(version, prereleases=True)):
+        out["default_index"] = {"served": presence.served, "what": presence.what, "source": presence.source}
+    if version is not None and (pairing := model.torch_pairing(name, version)) is not None:
+        out["torch_pairing"] = {"torch": str(pairing.torch), "source": pairing.source}
+    rel = db.release(name, version) if version is not None else None
+    if rel is not None and rel.members:
+        from attnlock.compat.packages import binary_cuda
+
+        out["binaries_cuda"] = {wheel: list(labels) for wheel, labels in binary_cuda(rel).items()}
+        rule = model.cuda_library_rule(name, rel.version)
+        if rule is not None:
+            out["cuda_library"] = {"match": rule.match, "source": rule.source}
     bad = [kb for kb in model.known_bad() if name in kb.packages
            and (version is None or kb.packages[name].contains(version, prereleases=True))]
     if bad:

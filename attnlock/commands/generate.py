@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from attnlock.errors import InputError, ToolError, UsageError
 from attnlock.model import Plan, Target
@@ -47,6 +48,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "repeatable")
     p.add_argument("--popular", metavar="DIR",
                    help="regenerate the committed constraint files for popular targets into DIR")
+    add_source_option(p)
+
+
+def add_source_option(p: argparse.ArgumentParser) -> None:
+    """``--source community``: opt into community wheel sources (generate, install, lock)."""
+    p.add_argument("--source", dest="sources", metavar="NAME", action="append", default=[],
+                   help="also plan builds from community wheel sources: 'community' (every recorded one) or one "
+                        "source's name (`attnlock db show community`); never without this flag; repeatable")
+
+
+def sources_of(args: argparse.Namespace, db: Any) -> tuple[str, ...]:
+    """The ``--source`` values, checked against the recorded community sources (usage error otherwise)."""
+    values = tuple(v.strip() for item in getattr(args, "sources", None) or () for v in item.split(",") if v.strip())
+    if not values:
+        return ()
+    from attnlock.compat import model_for
+
+    names = sorted(model_for(db).community_sources())
+    unknown = [v for v in values if v != "community" and v not in names]
+    if unknown:
+        raise UsageError(f"unknown wheel source {', '.join(unknown)} in --source",
+                         hint=f"use --source community, or one of: {', '.join(names) or '(none recorded)'}")
+    return values
 
 
 def _target(args: argparse.Namespace) -> Target:
@@ -115,12 +139,13 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             raise UsageError(f"unknown known-bad record {', '.join(unknown)} in --allow-known-bad",
                              hint="`attnlock db show known-bad` lists the ids")
+    sources = sources_of(args, db)
     plan = resolve(db, target, wanted, allow_build=allow_build, default_set=bool(args.skip_missing),
-                   allow_known_bad=allow_bad)
+                   allow_known_bad=allow_bad, sources=sources)
     with_words = [w.name + str(w.specifier) for w in wanted] if wanted else None
     command = regenerate_command(plan, fmt, output=args.output, with_=with_words, allow_build=allow_build,
                                  pyproject=args.pyproject, skip_missing=bool(args.skip_missing and wanted),
-                                 allow_known_bad=allow_bad)
+                                 allow_known_bad=allow_bad, sources=sources)
     if fmt == "json":
         from attnlock.emit.json_plan import render_json
 

@@ -50,6 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=3600.0, metavar="SECONDS",
                    help="stop the installer after this long (default 3600)")
     p.add_argument("packages", nargs="+", metavar="PACKAGE", help="what to install, e.g. xformers flash-attn")
+    from attnlock.commands.generate import add_source_option
+
+    add_source_option(p)
 
 
 # What a --no-build-isolation source build of flash-attn imports besides torch (its setup.py).
@@ -101,8 +104,10 @@ def plan_for_environment(args: argparse.Namespace, names: list[Requirement] | No
             wanted.insert(0, Wanted("torch", SpecifierSet()))
     db = load()
     allow_build = [canonical(p) for p in (getattr(args, "allow_build", None) or "").split(",") if p.strip()]
+    from attnlock.commands.generate import sources_of
+
     try:
-        plan = resolve(db, target, wanted, allow_build=allow_build)
+        plan = resolve(db, target, wanted, allow_build=allow_build, sources=sources_of(args, db))
     except NoPlanError as exc:
         err = _explain_torch(exc, db, target, wanted, allow_build)
         buildable = sorted({w.name for w in wanted or []} & {"flash-attn"} - set(allow_build))

@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--with", dest="with_", metavar="LIST", action="append",
                    help="packages to plan (default: every covered package with a release for the target)")
     p.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS", help="stop uv lock after this long")
+    from attnlock.commands.generate import add_source_option
+
+    add_source_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +58,13 @@ def run(args: argparse.Namespace) -> int:
                          hint="pip install uv (or attnlock[uv])")
     db = load()
     target = target_from_args(args, environ=os.environ)
-    plan = resolve(db, target, parse_with(args.with_))
+    from attnlock.commands.generate import sources_of
+
+    plan = resolve(db, target, parse_with(args.with_), sources=sources_of(args, db))
+    for pin in plan.pins:
+        if pin.source:
+            print(f"attnlock lock: {pin.package} comes from the {pin.source} (--source): not the project's own build",
+                  file=sys.stderr)
     updated = update_pyproject(original, plan, path=str(path))
     changed = updated != original
     if changed:

@@ -26,7 +26,18 @@ from attnlock.compat.builds import (
 )
 from attnlock.compat.engines import Engine, PinLine, WheelBuild, parse_engines, parse_wheel_builds, pin_lines
 from attnlock.compat.kernels import FlashAttnRelease, GpuRange, parse_ranges, parse_releases
+from attnlock.compat.community import CommunitySource, CommunityWheel, parse_sources, parse_wheels
 from attnlock.compat.known_bad import Hit, Installed, KnownBad, parse_known_bad
+from attnlock.compat.packages import (
+    CudaLibraryRule,
+    EndOfLife,
+    IndexPresence,
+    TorchPairing,
+    parse_cuda_libraries,
+    parse_end_of_life,
+    parse_pairings,
+    parse_presence,
+)
 from attnlock.compat.problems import Problem
 from attnlock.database.store import Database, Release
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, canonical
@@ -124,6 +135,70 @@ class Model:
             memo[package] = tuple(pin_lines(package, self.db.releases(package),
                                             lambda v: b.torch_build if (b := self.engine_wheel_build(package, v)) else None))
         return memo[package]
+    # -- packages planned on request (packages.toml) ------------------------------------
+
+    def torch_pairing(self, package: str, version: Version) -> TorchPairing | None:
+        """The curated torch range of ``package`` ``version`` (``[[torch_pairing]]``), None when none is recorded."""
+        found = self.__dict__.get("_pairings")
+        if found is None:
+            found, problems = parse_pairings(self.db.curated_records("packages", "torch_pairing"),
+                                             "curated/packages.toml")
+            self._problems += problems
+            self.__dict__["_pairings"] = found
+        return next((p for p in found if p.package == package and p.versions.contains(version, prereleases=True)),
+                    None)
+
+    def cuda_library_rule(self, package: str, version: Version) -> CudaLibraryRule | None:
+        """How ``package`` ``version`` picks its native library by torch's CUDA (``[[cuda_library]]``)."""
+        found = self.__dict__.get("_cuda_libs")
+        if found is None:
+            found, problems = parse_cuda_libraries(self.db.curated_records("packages", "cuda_library"),
+                                                   "curated/packages.toml")
+            self._problems += problems
+            self.__dict__["_cuda_libs"] = found
+        return next((r for r in found if r.package == package and r.versions.contains(version, prereleases=True)),
+                    None)
+
+    def end_of_life(self, package: str) -> EndOfLife | None:
+        """The package's recorded end of life (``[[end_of_life]]``)."""
+        found = self.__dict__.get("_eol")
+        if found is None:
+            found, problems = parse_end_of_life(self.db.curated_records("packages", "end_of_life"),
+                                                "curated/packages.toml")
+            self._problems += problems
+            self.__dict__["_eol"] = found
+        return next((e for e in found if e.package == package), None)
+
+    def index_presence(self, package: str) -> IndexPresence | None:
+        """What the default index carries of ``package`` when it is a placeholder, absent or partial."""
+        found = self.__dict__.get("_presence")
+        if found is None:
+            found, problems = parse_presence(self.db.curated_records("packages", "index_presence"),
+                                             "curated/packages.toml")
+            self._problems += problems
+            self.__dict__["_presence"] = found
+        return next((p for p in found if p.package == package), None)
+
+    # -- community wheel sources (community.toml; read only on --source community) -------------
+
+    def community_sources(self) -> dict[str, CommunitySource]:
+        """The recorded community sources by name."""
+        found = self.__dict__.get("_community_sources")
+        if found is None:
+            parsed, problems = parse_sources(self.db.curated_records("community", "source"), "curated/community.toml")
+            self._problems += problems
+            found = self.__dict__["_community_sources"] = {s.name: s for s in parsed}
+        return dict(found)
+
+    def community_wheels(self, package: str) -> tuple[CommunityWheel, ...]:
+        """Every recorded community wheel of ``package``, newest version first."""
+        found = self.__dict__.get("_community_wheels")
+        if found is None:
+            found, problems = parse_wheels(self.db.curated_records("community", "wheels"), self.community_sources(),
+                                           "curated/community.toml")
+            self._problems += problems
+            found = self.__dict__["_community_wheels"] = tuple(sorted(found, key=lambda w: w.version, reverse=True))
+        return tuple(w for w in found if w.package == package)
 
     def covered(self) -> tuple[str, ...] | None:
         """The default package set (``refresh.toml [covered] packages``), None when not recorded."""
@@ -148,6 +223,11 @@ class Model:
         self.flash_attn_releases()
         self.gpu_ranges("flash-attn")
         self.engines()
+        self.torch_pairing("", Version("0"))
+        self.end_of_life("")
+        self.cuda_library_rule("", Version("0"))
+        self.index_presence("")
+        self.community_wheels("")
         return list(self._problems)
 
     # -- ABI windows --------------------------------------------------------------

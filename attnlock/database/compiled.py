@@ -32,7 +32,7 @@ import os
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +227,7 @@ def _write_bytes(entry: Path, blob: bytes) -> None:
         return
 
 
-def compile_into(root: Path, out: Path, parsers: dict[str, Parse]) -> list[str]:
+def compile_into(root: Path, out: Path, parsers: Mapping[str, Parse]) -> list[str]:
     """Write a shipped entry into ``out`` for every file under ``root`` whose suffix has a parser
     (``db compile``, run when the wheel is built); returns the relative paths compiled."""
     from attnlock.atomic import write_bytes_atomic
@@ -246,7 +246,7 @@ def compile_into(root: Path, out: Path, parsers: dict[str, Parse]) -> list[str]:
     return done
 
 
-def audit(root: Path, parsers: dict[str, Parse]) -> list[tuple[str, str]]:
+def audit(root: Path, parsers: Mapping[str, Parse]) -> list[tuple[str, str]]:
     """``db validate``'s look at the compiled entries of ``root`` (cached and shipped): (entry path,
     problem) for each entry that would be used but does not hold what parsing its source gives
     (a source edited without changing its size and mtime), and for each shipped entry that no
@@ -287,7 +287,7 @@ def audit(root: Path, parsers: dict[str, Parse]) -> list[tuple[str, str]]:
     return out
 
 
-def _sources(root: Path, parsers: dict[str, Parse]) -> Iterator[str]:
+def _sources(root: Path, parsers: Mapping[str, Parse]) -> Iterator[str]:
     for sub in ("derived", "curated"):
         d = root / sub
         if d.is_dir():

@@ -348,6 +348,7 @@ class Release:
     metadata: tuple[MetadataRecord, ...]
     build_info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     upload_time: str | None = None
+    members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # refresh.toml [members]: wheel -> names
 
     @functools.cached_property
     def files(self) -> tuple[FileInfo, ...]:

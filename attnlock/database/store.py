@@ -473,11 +473,14 @@ def _parse_releases(package: str, raw: Mapping[str, Any], indexes: Mapping[str, 
             for i, m in enumerate(meta if isinstance(meta, list) else []) if isinstance(m, dict) and "requires_dist" in m
         )
         build_info = rel.get("build_info", {})
+        members = rel.get("members", {})
         yield Release(
             package=package, version=version, yanked=bool(rel.get("yanked", False)), requires_python=spec,
             files_raw=files_raw if isinstance(files_raw, dict) else {}, metadata=metadata,
             build_info=build_info if isinstance(build_info, dict) else {},
             upload_time=rel.get("upload_time"),
+            members={fn: tuple(str(n) for n in names) for fn, names in members.items() if isinstance(names, list)}
+            if isinstance(members, dict) else {},
         )
 
 

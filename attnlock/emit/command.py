@@ -62,7 +62,8 @@ def target_argv(target: Target) -> list[str]:
 
 def regenerate_command(plan: Plan, fmt: str, *, output: str | None = None, with_: Sequence[str] | None = None,
                        allow_build: Sequence[str] = (), pyproject: str | None = None,
-                       skip_missing: bool = False, allow_known_bad: Sequence[str] = ()) -> str:
+                       skip_missing: bool = False, allow_known_bad: Sequence[str] = (),
+                       sources: Sequence[str] = ()) -> str:
     """The exact ``attnlock generate`` command line that rebuilds this output."""
     argv = ["attnlock", "generate", *target_argv(plan.target)]
     if with_:
@@ -73,6 +74,8 @@ def regenerate_command(plan: Plan, fmt: str, *, output: str | None = None, with_
         argv += ["--allow-build", ",".join(allow_build)]
     for record in allow_known_bad:
         argv += ["--allow-known-bad", record]
+    for name in sources:
+        argv += ["--source", name]
     if fmt != "constraints":
         argv += ["--format", fmt]
     if pyproject:

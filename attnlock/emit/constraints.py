@@ -102,6 +102,9 @@ def render_constraints(plan: Plan, *, command: str) -> str:
         if pin.sdist:
             out.append(f"# {pin.package} is built from its sdist on the target: install it after torch with "
                        "--no-build-isolation")
+        if pin.source:
+            out.append(f"# source: {pin.source}, chosen because --source was given: not the project's own "
+                       "build (README, \"Community wheel sources\")")
         out.append(pin_line(pin))
     if gone:
         out += ["", "# Left out of this plan (the reason above each line): installing one of these under this",

@@ -26,7 +26,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         if p.url:
             continue
         pins[p.package] = f"=={p.version}" if p.index and p.version is not None else str(p.specifier)
-    return {
+    out: dict[str, Any] = {
         "target": {
             "torch": (f"{torch.version}" + (f"+{torch.build}" if torch.build and torch.version and
                                             not torch.version.local else "")) if torch else None,
@@ -48,6 +48,10 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "notes": list(plan.notes),
         "left_out": [{"package": name, "reason": why} for name, why in left_out(plan)],
     }
+    sources = {p.package: p.source for p in plan.pins if p.source}
+    if sources:  # only with --source: a plan without community builds keeps its shape
+        out["sources"] = sources
+    return out
 
 
 def render_json(plan: Plan) -> str:

@@ -9,6 +9,7 @@ document keeps its previously read facts, so a re-run fetches only new files.  L
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,10 @@ FAMILIES = ("linux-x86_64", "linux-aarch64", "windows-amd64", "macos-arm64", "an
 METADATA_CAP = 1024 * 1024
 BUILD_INFO_CAP = 1024 * 1024
 METADATA_MEMBER = "*.dist-info/METADATA"
+# A pattern with this prefix asks the reader for the names of the members matching the rest (a glob
+# whose ``*`` may cross ``/``), newline-joined, instead of a member's bytes: read from the central
+# directory alone, no member data.
+LIST_PREFIX = "list:"
 
 # A member reader: (file, member patterns) -> {pattern: bytes or the error text}.
 MemberReader = Callable[[IndexedFile, Sequence[str]], dict[str, "bytes | str"]]
@@ -134,12 +139,18 @@ def remote_member_reader(range_reader_for: Callable[[str], Any]) -> MemberReader
     def read(f: IndexedFile, patterns: Sequence[str]) -> dict[str, bytes | str]:
         out: dict[str, bytes | str] = {}
         rz = RemoteZip(range_reader_for(f.url))
+        listing = any(p.startswith(LIST_PREFIX) for p in patterns)
         try:
-            entries = rz.entries(patterns)
+            # A listing needs the whole central directory (no shortcut through a partial one).
+            entries = rz.entries(() if listing else patterns)
         except ZipReadError as exc:
             return {p: exc.message for p in patterns}
         project = canonicalize_name(f.filename.split("-", 1)[0])
         for p in patterns:
+            if p.startswith(LIST_PREFIX):
+                glob = p[len(LIST_PREFIX):]
+                out[p] = "\n".join(sorted(n for n in entries if fnmatch.fnmatchcase(n, glob))).encode()
+                continue
             candidates = {n: e for n, e in entries.items()}
             if p == METADATA_MEMBER:
                 # The project's own dist-info (a wheel may vendor others).
@@ -172,10 +183,11 @@ class Stats:
     messages: list[str] = field(default_factory=list)
 
 
-def _previous_facts(prev: Mapping[str, Any] | None) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], dict[str, Any]], set[str]]:
-    """(file, sha256) -> METADATA fact and -> build info, from a previous document; and files read before."""
+def _previous_facts(prev: Mapping[str, Any] | None) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], Any], set[str]]:
+    """(file, sha256) -> METADATA fact and -> build info (and -> member listing, keyed ``members:<file>``),
+    from a previous document; and files read before."""
     meta: dict[tuple[str, str], dict[str, Any]] = {}
-    build: dict[tuple[str, str], dict[str, Any]] = {}
+    build: dict[tuple[str, str], Any] = {}
     read_before: set[str] = set()
     if not prev or not isinstance(prev.get("releases"), dict):
         return meta, build, read_before
@@ -196,6 +208,10 @@ def _previous_facts(prev: Mapping[str, Any] | None) -> tuple[dict[tuple[str, str
             sha = (files.get(fn) or {}).get("sha256")
             if sha and isinstance(info, dict) and "error" not in info:
                 build[(fn, sha)] = info
+        for fn, names in (rel.get("members") or {}).items():
+            sha = (files.get(fn) or {}).get("sha256")
+            if sha and isinstance(names, list):
+                build[(f"members:{fn}", sha)] = names
     return meta, build, read_before
 
 
@@ -261,6 +277,10 @@ def build_document(
             for f in wheels:
                 if (f.filename, f.sha256 or "") not in prev_build:
                     jobs.setdefault(f.filename, (f, []))[1].append(scope.build_info)
+        if scope.members:
+            for f in wheels:
+                if (f"members:{f.filename}", f.sha256 or "") not in prev_build:
+                    jobs.setdefault(f.filename, (f, []))[1].append(LIST_PREFIX + scope.members)
 
     results: dict[str, dict[str, bytes | str]] = {}
     if on_plan is not None:
@@ -304,6 +324,8 @@ def build_document(
             rel["metadata"] = _metadata_records(family_pick.get(v, {}), results, prev_meta, stats)
         if scope.build_info:
             rel["build_info"] = _build_records(vfiles, scope.build_info, results, prev_build, stats)
+        if scope.members:
+            rel["members"] = _member_lists(vfiles, LIST_PREFIX + scope.members, results, prev_build, stats)
         releases[str(v)] = rel
     doc = {
         "schema": SCHEMA,
@@ -378,6 +400,33 @@ def _build_records(
         elif got.startswith(f"no {member} "):
             # A wheel without the member (pure-Python xformers dev builds): a fact, not a failure.
             out[f.filename] = {"absent": True}
+        else:
+            stats.errors += 1
+            stats.messages.append(f"{f.filename}: {got}")
+            out[f.filename] = {"error": got}
+    return out
+
+
+def _member_lists(
+    vfiles: Sequence[IndexedFile],
+    pattern: str,
+    results: Mapping[str, Mapping[str, bytes | str]],
+    prev: Mapping[tuple[str, str], Any],
+    stats: Stats,
+) -> dict[str, Any]:
+    """Per wheel: the member names matching the ``[members]`` glob (``{"error": …}`` when unread)."""
+    out: dict[str, Any] = {}
+    for f in vfiles:
+        if not f.is_wheel:
+            continue
+        key = (f"members:{f.filename}", f.sha256 or "")
+        if key in prev:
+            out[f.filename] = prev[key]
+            stats.files_reused += 1
+            continue
+        got = results.get(f.filename, {}).get(pattern, "not read")
+        if isinstance(got, bytes):
+            out[f.filename] = [n for n in got.decode("utf-8", "replace").split("\n") if n]
         else:
             stats.errors += 1
             stats.messages.append(f"{f.filename}: {got}")

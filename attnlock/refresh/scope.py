@@ -30,6 +30,7 @@ class PackageScope:
     prereleases: str | None = None
     read: str = "metadata"
     build_info: str | None = None
+    members: str | None = None  # glob of member names listed from every wheel (bitsandbytes' CUDA libraries)
 
     def select(self, versions: set[Version]) -> list[Version]:
         """The versions in scope, ascending.
@@ -62,7 +63,7 @@ def load_scope(path: Path) -> list[PackageScope]:
     if not isinstance(packages, dict) or not packages:
         raise DataError("[packages] must map package names to specifiers", path=str(path))
     tables: dict[str, dict[str, str]] = {}
-    for table in ("prereleases", "read", "build_info"):
+    for table in ("prereleases", "read", "build_info", "members"):
         raw = doc.get(table, {})
         if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
             raise DataError(f"[{table}] must map package names to strings", path=str(path))
@@ -85,5 +86,5 @@ def load_scope(path: Path) -> list[PackageScope]:
         read = tables["read"].get(key, "metadata")
         if read not in READ_MODES:
             raise DataError(f"read.{name}: {read!r} is not one of {READ_MODES}", path=str(path))
-        out.append(PackageScope(key, specifier, pre, read, tables["build_info"].get(key)))
+        out.append(PackageScope(key, specifier, pre, read, tables["build_info"].get(key), tables["members"].get(key)))
     return out

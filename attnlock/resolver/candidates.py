@@ -52,6 +52,7 @@ class Candidate:
     requires_dist: tuple[str, ...] = ()
     lazy_deps: Callable[[], tuple[Req, ...]] | None = None  # computed on first use (most are never asked)
     built_for: Version | None = None  # kernel builds: the torch build the extension was compiled for
+    community: str | None = None  # a community source's words (--source community): named on the pin
 
     @property
     def dependencies(self) -> tuple[Req, ...]:
@@ -122,6 +123,7 @@ class CandidateSource:
     reachable: frozenset[str] | None = None  # PyTorch-index variants an installer can reach (None: all)
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)
     base: CandidateSource | None = None  # the same target without exclusions: its builds are reused
+    community: frozenset[str] = frozenset()  # community sources the user opted into (--source community)
     _cache: dict[tuple[str, frozenset[str]], list[Candidate]] = field(default_factory=dict)
     _known: frozenset[str] | None = None
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from packaging.specifiers import SpecifierSet
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from attnlock.errors import NoPlanError
 from attnlock.model import Exclusion
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 # The most telling filter first: a GPU or driver that cannot run a build says more than a
 # Python tag.
-_FILTER_ORDER = ("gpu", "driver", "cuda", "known-bad", "python", "platform", "sdist", "yanked", "pre-release", "torch-era",
-                 "torch-target")
+_FILTER_ORDER = ("gpu", "driver", "cuda", "known-bad", "not-served", "python", "platform", "sdist", "yanked", "pre-release", "torch-era",
+                 "torch-pairing", "placeholder", "torch-target")
 
 
 def explain_empty(session: _Session, name: str, source: CandidateSource,
@@ -137,6 +137,20 @@ def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
     return NoPlanError(message, hint=_nearest(session, roots) if search else None)
 
 
+def _not_served(source: CandidateSource | None, root: Req) -> str | None:
+    """Why the default index cannot serve the asked releases of ``root`` (a placeholder release, or a
+    release whose lockstep partner it no longer carries), when that is what ruled them out."""
+    for r in source.rejections.get(root.name, []) if source is not None else []:
+        if r.filter in ("not-served", "placeholder"):
+            try:
+                version = Version(r.build.rsplit(" ", 1)[-1])
+            except InvalidVersion:
+                continue
+            if root.specifier.contains(version, prereleases=True):
+                return r.message
+    return None
+
+
 def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
                         causes: list[tuple[Req, Candidate | None]], applied: list[Exclusion], *,
                         search: bool = True, source: CandidateSource | None = None,
@@ -151,6 +165,8 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
     if shared and torch_words:
         message = (f"{name} and {torch_words} need different {', '.join(shared)}: "
                    + "; ".join(_cause_lines(causes)))
+    elif (gone := _not_served(source, root)) is not None:
+        message = gone
     elif torch_words and (blocked := _blocked_by(source, root)) is not None:
         message = f"no {name} release fits {torch_words}: {blocked}"
     elif not torch_words and (pinned := _engine_words(session, root.name, root.specifier)) is not None:

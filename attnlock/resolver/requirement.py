@@ -28,6 +28,10 @@ class Req:
     extras: frozenset[str] = frozenset()
     parent: str | None = None  # "xformers 0.0.35 (built for torch 2.10.0+cu128)"; None: the user
     source: str | None = None  # the build must come from here ("pypi": the default-index build)
+    # A CUDA torch build must be one the package ships a native library for (bitsandbytes loads the
+    # library named after torch's CUDA): its label among these ("exact") or its CUDA major ("major").
+    cuda_libs: frozenset[str] | None = None
+    cuda_libs_match: str = "exact"
 
     def satisfied_by(self, cand: Candidate) -> bool:
         """Whether ``cand`` meets the range and every build constraint."""
@@ -47,6 +51,12 @@ class Req:
             return False
         if self.source is not None and cand.source != self.source:
             return False
+        if self.cuda_libs is not None and cand.variant is not None and cand.variant.startswith("cu"):
+            if self.cuda_libs_match == "major":
+                if cand.cuda_major not in {_label_major(lab) for lab in self.cuda_libs}:
+                    return False
+            elif cand.variant not in self.cuda_libs:
+                return False
         return self.extras <= cand.extras
 
     @property
@@ -55,7 +65,7 @@ class Req:
         cached: tuple[object, ...] | None = self.__dict__.get("_key_cache")
         if cached is None:
             cached = (self.name, str(self.specifier), self.variant, self.cuda_major, self.cxx11abi, self.extras,
-                      self.source)
+                      self.source, self.cuda_libs, self.cuda_libs_match)
             object.__setattr__(self, "_key_cache", cached)
         return cached
 
@@ -79,7 +89,17 @@ class Req:
             build.append(f"cxx11abi={'TRUE' if self.cxx11abi else 'FALSE'}")
         if self.source == "pypi":
             build.append("default-index build")
+        if self.cuda_libs is not None:
+            libs = ", ".join(sorted(self.cuda_libs, key=lambda lab: _label_major(lab) or 0))
+            build.append(f"a CUDA build {'of the CUDA major of one' if self.cuda_libs_match == 'major' else 'among'} "
+                         f"{libs}" if self.cuda_libs else "no CUDA build")
         return text + (f" ({', '.join(build)})" if build else "")
+
+
+def _label_major(label: str) -> int | None:
+    """``cu118`` -> 11, ``cu130`` -> 13 (the last digit is the minor)."""
+    digits = label[2:]
+    return int(digits[:-1]) if label.startswith("cu") and digits.isdigit() and len(digits) >= 2 else None
 
 
 def _pre(spec: SpecifierSet) -> bool:

@@ -41,6 +41,7 @@ def resolve(
     allow_known_bad: Iterable[str] = (),
     avoid_known_bad: bool = True,
     reachable: frozenset[str] | None = None,
+    sources: Iterable[str] = (),
 ) -> Plan:
     """The plan for ``target``: the newest builds of ``wanted`` (default: every covered package
     with a release for the target) that work together.  With ``default_set`` the given ``wanted``
@@ -54,6 +55,7 @@ def resolve(
     session.allow_known_bad = frozenset(allow_known_bad)
     session.avoid_known_bad = avoid_known_bad
     session.reachable = reachable
+    session.community = frozenset(sources)
     return session.plan(wanted, optional=default_set)
 
 
@@ -79,6 +81,7 @@ class _Session:
         self.allow_known_bad: frozenset[str] = frozenset()
         self.avoid_known_bad = True
         self.reachable: frozenset[str] | None = None  # PyTorch-index variants the installer can reach
+        self.community: frozenset[str] = frozenset()  # community wheel sources opted into (--source)
         self.allow_pre: frozenset[str] = frozenset()
         self.user_pinned: frozenset[str] = frozenset()
         self._sources: dict[tuple[object, ...], CandidateSource] = {}
@@ -86,7 +89,7 @@ class _Session:
     def source(self, target: Target | None = None,
                excluded: dict[str, list[Cut]] | None = None) -> CandidateSource:
         ex = self.excluded if excluded is None else excluded
-        key = (target or self.target, self.allow_pre, self.user_pinned, self.reachable,
+        key = (target or self.target, self.allow_pre, self.user_pinned, self.reachable, self.community,
                tuple(sorted((k, tuple(sorted(map(repr, v)))) for k, v in ex.items() if v)))
         found = self._sources.get(key)
         if found is None:
@@ -94,7 +97,7 @@ class _Session:
             found = self._sources[key] = _TargetSource(facts_for(self.db), target or self.target, self.locations,
                                                        self.allow_build, self.allow_pre, excluded=dict(ex),
                                                        base=base, user_pinned=self.user_pinned,
-                                                       reachable=self.reachable)
+                                                       reachable=self.reachable, community=self.community)
         return found
 
     # -- entry ----------------------------------------------------------------
@@ -427,6 +430,7 @@ class _Session:
                 build=cand.variant if cand.name != "flash-attn" else cand.label,
                 sdist=cand.source == "sdist",
                 requires_dist=cand.requires_dist,
+                source=cand.community,
             ))
         indexes: dict[str, list[str]] = {}
         labels: dict[str, str] = {}
@@ -453,6 +457,11 @@ class _Session:
                         + ("; pass --gpu to plan for yours" if "the GPU" in hit.unknown else ""))
             if note not in notes:
                 notes.append(note)
+        for name in names:
+            eol = model_for(self.db).end_of_life(name)
+            if eol is not None:
+                notes.append(f"{name} is no longer developed ({eol.last} is its last release): "
+                             f"{eol.announced} ({eol.source.split()[0]})")
         for cand in result.values():
             if cand.source == "index" and cand.label is None and cand.name != "torch" and \
                     facts_for(self.db).release(cand.name, cand.version) is not None:

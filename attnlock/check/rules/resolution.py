@@ -117,8 +117,12 @@ def _judge(iset: InstallSet, env: Env, target: Target, db: Database,
         wanted.insert(0, Wanted("torch", SpecifierSet()))
     t = Target(torch=target.torch, cuda=target.cuda or w.variant, python=env.python, platform=env.platform,
                gpu=target.gpu, gpu_name=target.gpu_name, driver=target.driver)
+    # A file that names a community source's wheel by URL has opted into that source (--source).
+    model = model_for(db)
+    urls = {str(e.requirement.url) for e in w.entries.values() if e.requirement is not None and e.requirement.url}
+    sources = sorted({cw.source for n in w.entries for cw in model.community_wheels(n) if cw.url in urls}) if urls else []
     try:
-        chosen = resolve(db, t, wanted, avoid_known_bad=False, reachable=reachable)
+        chosen = resolve(db, t, wanted, avoid_known_bad=False, reachable=reachable, sources=sources)
     except NoPlanError as exc:
         at = _blamed(w, exc.message)
         fix = exc.hint or "loosen the ranges named above"
@@ -126,7 +130,6 @@ def _judge(iset: InstallSet, env: Env, target: Target, db: Database,
                          f"({_words(t)}): {exc.message}", list(w.specs), fix)], set()
     except AttnlockError:
         return [], set()  # a usage problem of the target (an unknown variant): other rules say it
-    model = model_for(db)
     hits = [h for h in model.known_bad_hits(installed_of_plan(chosen), gpu=t.gpu, platform=t.platform)
             if h.definite and h.record.confirmed]
     if not hits:
@@ -136,7 +139,7 @@ def _judge(iset: InstallSet, env: Env, target: Target, db: Database,
     at = w.entries[next((n for n in members if n != "torch"), members[0] if members else next(iter(w.entries)))]
     picked = ", ".join(f"{p.package} {p.version}" for p in chosen.pins if p.package in kb.packages)
     try:
-        better: Plan | None = resolve(db, t, wanted, reachable=reachable)
+        better: Plan | None = resolve(db, t, wanted, reachable=reachable, sources=sources)
     except AttnlockError:
         better = None
     if better is not None:

@@ -91,6 +91,9 @@ def flash_attn_candidates(self: CandidateSource) -> list[Candidate]:
     for version in sorted(by_version, reverse=True):
         # Within a release prefer the newest CUDA label; ABI order does not matter (torch decides).
         out.extend(sorted(by_version[version], key=lambda c: c.label or "", reverse=True))
+    # Community wheels only when the user opted in, and after every official build: one is planned only
+    # when no official wheel fits.
+    out.extend(community_candidates(self, plat, py, torches))
     if "flash-attn" in self.allow_build:
         for rel in reversed(self.db.releases("flash-attn")):
             if not self._release_ok(rel, need_wheel=False) or not gpu_ok_for_kernel(self, "flash-attn", rel.version):
@@ -107,6 +110,47 @@ def flash_attn_candidates(self: CandidateSource) -> list[Candidate]:
                     "flash-attn's releases on the index are sdists only; attnlock never plans a build "
                     "unless asked (--allow-build flash-attn)")
     return out
+def community_candidates(self: CandidateSource, plat: str | None, py: str | None,
+                         torches: set[Version]) -> list[Candidate]:
+    """flash-attn wheels of the community sources the user opted into (``--source community``), each
+    serving the torch releases of flash-attn's ABI window for the minor it was built for."""
+    if not self.community:
+        return []
+    model = model_for(self.db)
+    sources = model.community_sources()
+    out: list[Candidate] = []
+    seen: set[tuple[str, Version, str]] = set()
+    for w in model.community_wheels("flash-attn"):
+        src = sources.get(w.source)
+        if src is None or not ({"community", w.source} & self.community):
+            continue
+        if (plat is not None and w.platform != plat) or (py is not None and w.python != py):
+            continue
+        served = model.torch_minors_served(w.torch_minor)
+        if not any(served.contains(v, prereleases=True) for v in torches):
+            continue
+        key = (w.source, w.version, w.local_label)
+        if key in seen or not gpu_ok_for_kernel(self, "flash-attn", w.version):
+            continue
+        seen.add(key)
+        major = _cuda_major(w.cuda)
+        build = f"flash-attn {w.version}+{w.local_label}"
+        parent = f"{build} ({w.filename}, {src.describe()})"
+        rel = self.db.release("flash-attn", w.version)
+        out.append(Candidate(
+            name="flash-attn", version=w.version, label=w.local_label, source="url",
+            built_for=Version(f"{w.torch_minor}+{w.cuda}"), url=self.locations.wheel_url(w.url),
+            deps=(Req("torch", served, cuda_major=major, parent=parent),),
+            lazy_deps=functools.partial(self._deps, rel, skip=["torch"], parent=parent) if rel else None,
+            why=f"a wheel from the {src.describe()}, not the flash-attn project's own build (--source community): "
+                f"built for torch {w.torch_minor}, CUDA {major}, {w.python}"
+                + (f"; serves torch {served} ({_window_words(model, w.torch_minor)})"
+                   if str(served) != f"=={w.torch_minor}.*" else ""),
+            community=src.describe(),
+        ))
+    return out
+
+
 def gpu_ok_for_kernel(self: CandidateSource, package: str, version: Version) -> bool:
     """Whether the target's GPU is in the range the model records for ``package`` ``version``."""
     gpu = self.target.gpu

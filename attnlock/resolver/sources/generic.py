@@ -7,6 +7,7 @@ import functools
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from attnlock.compat import model_for
 from attnlock.database.store import Release
 from attnlock.resolver.candidates import _TORCH_ONLY, Candidate, CandidateSource
 from attnlock.resolver.requirement import Req
@@ -23,6 +24,21 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
     may_build = name in self.allow_build
     torches = self._torch_versions() if "torch" in self.known() else None
     releases = self.db.releases(name)
+    presence = model_for(self.db).index_presence(name)
+    if presence is not None and presence.served == "placeholder" and presence.versions is not None:
+        for rel in releases:
+            if presence.versions.contains(rel.version, prereleases=True):
+                self.reject(name, f"{name} {rel.version}", "placeholder",
+                            f"{name} {rel.version} on the default index is a name placeholder, not the package"
+                            + (f"; the real builds are on {presence.index}" if presence.index else ""))
+        releases = tuple(r for r in releases if not presence.versions.contains(r.version, prereleases=True))
+    elif presence is not None and presence.versions is not None:
+        # Releases the default index still lists but cannot install as a working set (jax 0.3.x: its
+        # lockstep jaxlib is no longer served): said as such rather than as a missing wheel.
+        for rel in releases:
+            if presence.versions.contains(rel.version, prereleases=True):
+                self.reject(name, f"{name} {rel.version}", "not-served", f"{name} {rel.version}: {presence.what}")
+        releases = tuple(r for r in releases if not presence.versions.contains(r.version, prereleases=True))
     # Pairs with torch: a recent release requires torch itself (not only under an extra: triton's
     # test extra names torch, but torch requires triton, not the reverse).
     pairs = torches is not None and name != "torch" and name not in self.user_pinned and any(
@@ -36,6 +52,11 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
             if era is not None and torches is not None and not _era_admits(self, era, torches):
                 self.reject(name, f"{name} {rel.version}", "torch-era", f"{era.parent}")
                 continue
+        pairing = _pairing(self, rel)
+        if pairing is not None and torches is not None and not any(
+                pairing.specifier.contains(v, prereleases=True) for v in torches):
+            self.reject(name, f"{name} {rel.version}", "torch-pairing", f"{pairing.parent}: torch {pairing.specifier}")
+            continue
         if not self._release_ok(rel, need_wheel=not may_build):
             continue
         if name == "jax" and "jaxlib" in self.known() and not any(
@@ -49,7 +70,7 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
         sdist = not self.db.wheel_ok(rel, self._platform, self._python)
         explicit = not pairs or mentions_torch(self, rel, extras)
         build = None if sdist else _wheel_build(self, rel)
-        deps = tuple(d for d in (era, build) if d is not None)
+        deps = tuple(d for d in (era, build, pairing, _cuda_libraries(self, rel)) if d is not None)
         (out if explicit else silent).append(Candidate(
             name, rel.version, None, "sdist" if sdist else "pypi", extras=extras,
             deps=deps,
@@ -108,6 +129,41 @@ def _wheel_build(self: CandidateSource, rel: Release) -> Req | None:
     req = Req("torch", SpecifierSet(f"=={pin}"), variant=variant, source=source)
     return Req("torch", req.specifier, variant=variant, source=source,
                parent=f"{rel.package} {rel.version} (its wheel is compiled against {_build_words(req)})")
+
+
+def _pairing(self: CandidateSource, rel: Release) -> Req | None:
+    """The curated torch pairing of ``rel`` (packages.toml ``[[torch_pairing]]``) as a requirement on torch:
+    intersected with the release's own Requires-Dist by the resolver, so it only ever narrows."""
+    if "torch" not in self.known():
+        return None
+    p = model_for(self.db).torch_pairing(rel.package, rel.version)
+    if p is None:
+        return None
+    return Req("torch", p.torch, parent=f"{rel.package} {rel.version} (works with torch {p.torch}: {p.source.split()[0]})")
+
+
+def _cuda_libraries(self: CandidateSource, rel: Release) -> Req | None:
+    """A package that loads the native library named after torch's CUDA (bitsandbytes): the CUDA torch
+    builds its wheel for the target ships a library for (packages.toml ``[[cuda_library]]`` with the
+    wheel's member names, refresh.toml ``[members]``); None where either is not recorded."""
+    if "torch" not in self.known() or not rel.members:
+        return None
+    model = model_for(self.db)
+    rule = model.cuda_library_rule(rel.package, rel.version)
+    if rule is None:
+        return None
+    from attnlock.compat.packages import binary_cuda
+
+    libs = binary_cuda(rel)
+    wheel = next((w.filename for w in rel.wheels() if w.filename in libs and w.runs_on(self._platform, self._python)),
+                 None)
+    if wheel is None:
+        return None
+    labels = frozenset(libs[wheel])
+    words = ", ".join(libs[wheel]) or "no CUDA version"
+    how = "the library named after torch's CUDA" if rule.match == "exact" else "a library of torch's CUDA major"
+    return Req("torch", SpecifierSet(), cuda_libs=labels, cuda_libs_match=rule.match,
+               parent=f"{rel.package} {rel.version} (loads {how}; {wheel} ships {words}: {rule.source.split()[0]})")
 
 
 def mentions_torch(self: CandidateSource, rel: Release, extras: frozenset[str] | None = None) -> bool:

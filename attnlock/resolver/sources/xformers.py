@@ -65,6 +65,13 @@ def _xformers_candidate(self: CandidateSource, rel: Release, b: KernelBuild, spe
 def _xformers_unbuilt(self: CandidateSource, rel: Release) -> Candidate | None:
     """A release without build info or index record (pure-Python dev builds): Requires-Dist is all there is."""
     desc = f"xformers {rel.version}"
+    wheels = [w for w in rel.wheels() if w.runs_on(self._platform, self._python)]
+    if wheels and all(t.abi.startswith("cp") and t.abi != "abi3" for w in wheels for t in w.tags):
+        # A CPython-bound wheel carries a compiled extension; without build info the torch it was
+        # compiled for is unknown (0.0.13: cp38 only, no cpp_lib.json), so no torch can be said to load it.
+        self.reject("xformers", desc, "unknown", f"{desc}'s wheel is a compiled extension without build info: "
+                    "the torch it was built for is unknown")
+        return None
     req = rel.requirement_on("torch", self._platform, self._python)
     torch_req = _req(req, desc) if req is not None else None
     if torch_req is not None and not any(torch_req.specifier.contains(v, prereleases=True)
