@@ -48,7 +48,7 @@
     var argv = ["attnlock", "generate", "--torch", row[0]];
     if (row[1]) { argv.push("--cuda", row[1]); }
     argv.push("--platform", state.platform, "--python", state.python, "--gpu", state.gpu || "any",
-              "--driver", "any", "--with", pkg);
+              "--driver", "any", "--with", "torch," + pkg);
     return argv.join(" ");
   }
   function chips(id, values, key, labels) {

@@ -197,7 +197,8 @@ def generate_command(target: Target, torch: Candidate, package: str) -> str:
     if target.python is not None:
         argv += ["--python", str(target.python)]
     argv += ["--gpu", target.gpu_name or (f"sm_{target.gpu.major}{target.gpu.minor}" if target.gpu else "any")]
-    argv += ["--driver", "any", "--with", package]
+    # torch is named in --with: a package torch pins (triton) is planned beside it, not alone.
+    argv += ["--driver", "any", "--with", f"torch,{package}"]
     return shlex.join(argv)
 
 

@@ -56,8 +56,18 @@ def torch_builds(src: CandidateSource) -> list[Candidate]:
     return [c for c in src.candidates("torch") if c.source != "installed"]
 
 
-def pairing(src: CandidateSource, torch: Candidate, name: str) -> Pairing:
-    """Every build of ``name`` that pairs with the torch build ``torch`` (see the module doc)."""
+def pairing(src: CandidateSource, torch: Candidate, name: str, *, depth: int = 1) -> Pairing:
+    """Every build of ``name`` that pairs with the torch build ``torch`` (see the module doc), and
+    whose other requirements can be met beside it (to ``depth`` levels: unsloth needs an xformers,
+    which must pair with the same torch build)."""
+    pairings: dict[tuple[int, str, int], Pairing] = src.__dict__.setdefault("_pairings", {})
+    found = pairings.get((id(torch), name, depth))
+    if found is None:
+        found = pairings[(id(torch), name, depth)] = _pairing(src, torch, name, depth)
+    return found
+
+
+def _pairing(src: CandidateSource, torch: Candidate, name: str, depth: int) -> Pairing:
     model = model_for(src.db)
     wants = [d for d in torch.dependencies if d.name == name]
     records = model.known_bad_within(frozenset(("torch", name)))  # none: no pair of the two can hit one
@@ -76,6 +86,8 @@ def pairing(src: CandidateSource, torch: Candidate, name: str) -> Pairing:
             ok = memo[key] = all(e.satisfied_by(torch) for e in edges)
         if not ok or not all(w.satisfied_by(cand) for w in wants):
             continue
+        if depth > 0 and not _others_met(src, torch, cand, depth):
+            continue
         hits = model.known_bad_hits({"torch": Installed(torch.version, torch.label, torch.variant),
                                      name: Installed(cand.version, cand.label, cand.variant)},
                                     gpu=src.target.gpu, platform=src.target.platform) if records else []
@@ -90,10 +102,37 @@ def pairing(src: CandidateSource, torch: Candidate, name: str) -> Pairing:
     return Pairing(name, torch, best, tuple(out), tuple(cut), tuple(src.rejections.get(name, ())))
 
 
+def _others_met(src: CandidateSource, torch: Candidate, cand: Candidate, depth: int) -> bool:
+    """Whether every requirement of ``cand`` other than torch is met beside the torch build: by a
+    build that pairs with it (one level down), or, for a package not coupled to this torch build
+    (no requirement either way: triton beside a ROCm torch), by any of its builds on the target."""
+    memo: dict[tuple[object, ...], bool] = src.__dict__.setdefault("_pairing_others", {})
+    for d in cand.dependencies:
+        if d.name == "torch":
+            continue
+        key = (d.name, id(d.specifier), d.extras, d.variant, d.cuda_major, d.cxx11abi, d.source, id(torch), depth)
+        ok = memo.get(key)
+        if ok is None:
+            coupled = any(x.name == d.name for x in torch.dependencies) or _names_torch(src, d.name)
+            pool = (pairing(src, torch, d.name, depth=depth - 1).builds if coupled
+                    else src.candidates(d.name, d.extras))
+            ok = memo[key] = any(d.satisfied_by(c) for c in pool)
+        if not ok:
+            return False
+    return True
+
+
 def pairs_with_torch(src: CandidateSource, name: str) -> bool:
     """Whether some build of ``name`` has a requirement on torch, or some torch build one on it."""
-    return any(not row[2] for rows in _by_version(src, name).values() for row in rows) or any(
-        d.name == name for t in torch_builds(src) for d in t.dependencies)
+    return _names_torch(src, name) or any(d.name == name for t in torch_builds(src) for d in t.dependencies)
+
+
+def _names_torch(src: CandidateSource, name: str) -> bool:
+    """Whether some build of ``name`` on the target says something about torch."""
+    memo: dict[str, bool] = src.__dict__.setdefault("_pairing_names_torch", {})
+    if name not in memo:
+        memo[name] = any(not row[2] for rows in _by_version(src, name).values() for row in rows)
+    return memo[name]
 
 
 # A candidate, its torch edges, whether they say nothing, and their signature (hundreds of releases
