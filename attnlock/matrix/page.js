@@ -145,7 +145,8 @@
       if (state.torch && minor(r[0]) !== state.torch) { return; }
       if (state.range && !inRange(r[0], state.range)) { return; }
       var over = gi >= 0 && r[4] ? r[4][String(gi)] : null;
-      var ids = over ? over[1] : r[3], rowGpu = over && over[0] !== null ? S[over[0]] : null;
+      var ids = r[3].slice(), rowGpu = over && over[0] !== null ? S[over[0]] : null;
+      if (over) { over[1].forEach(function (kv) { ids[kv[0]] = kv[1]; }); }
       var tr = el("tr", {"data-torch": r[0], "data-cuda": r[1] || ""});
       var th = el("th", {scope: "row", "class": rowGpu !== null ? "k-gpu" : ""}, r[2].replace(/^torch /, ""));
       if (rowGpu !== null) { th.title = rowGpu; }

@@ -44,7 +44,8 @@ def views_for(target: Target) -> tuple[View, ...]:
 
 def page_data(db: Database, views: tuple[View, ...], base: Target,
               packages: tuple[str, ...] | None) -> dict[str, object]:
-    """The page's JSON document: views of rows whose cells index a shared cell table."""
+    """The page's JSON document: views of rows ``[torch, variant, build, cell ids, {gpu: [why the
+    row is out, [[column, cell id] where the GPU changes it]]}]`` whose cells index a shared table."""
     strings: dict[str, int] = {}
     cells: dict[tuple[object, ...], int] = {}
     gpus = [(name, g.compute_capability) for name in GPUS if (g := db.gpu(name)) is not None]
@@ -76,8 +77,9 @@ def page_data(db: Database, views: tuple[View, ...], base: Target,
             for gi, gm in enumerate(per_gpu):
                 gr = gm.rows[i]
                 ids = [cell_id(c) for c in gr.cells]
-                if gr.gpu is not None or ids != row[3]:
-                    over[str(gi)] = [s(gr.gpu), ids]
+                changed = [[k, cid] for k, (cid, was) in enumerate(zip(ids, row[3])) if cid != was]  # type: ignore[call-overload]
+                if gr.gpu is not None or changed:
+                    over[str(gi)] = [s(gr.gpu), changed]
             if over:
                 row.append(over)
             rows.append(row)

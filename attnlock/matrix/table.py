@@ -17,7 +17,7 @@ from packaging.specifiers import SpecifierSet
 from attnlock.compat import model_for
 from attnlock.database.store import Database
 from attnlock.model import CudaVariant, Platform, PythonVersion, Target
-from attnlock.resolver.candidates import Candidate, CandidateSource
+from attnlock.resolver.candidates import Candidate, CandidateSource, has_build_source
 from attnlock.resolver.facts import facts_for
 from attnlock.resolver.locations import DatabaseLocations
 from attnlock.resolver.pairing import Pairing, pairing, pairs_with_torch, torch_builds
@@ -115,7 +115,8 @@ def build(db: Database, target: Target, packages: tuple[str, ...] | None = None,
         cells = []
         on_gpu = gpu_torch.get(torch.key) if gpu_src is not None else None
         if gpu_src is not None and on_gpu is None:
-            row_gpu = _rejection(gpu_src, "torch", torch.describe(), "gpu") or "the GPU rules this torch build out"
+            row_gpu = (_rejection(gpu_src, "torch", torch.describe(), "gpu")
+                       or _rejection(gpu_src, "torch", torch.describe(), None) or "the GPU rules this torch build out")
         for name in names:
             base = pairing(anyone, torch, name)
             shown = pairing(gpu_src, on_gpu, name) if gpu_src is not None and on_gpu is not None else base
@@ -131,9 +132,12 @@ def _source(db: Database, target: Target, sources: dict[Target, CandidateSource]
 
 
 def _columns(db: Database, src: CandidateSource) -> tuple[str, ...]:
-    """The covered packages (``refresh.toml [covered]``) that pair with at least one torch build."""
+    """The covered packages (``refresh.toml [covered]``) whose builds are made for torch builds
+    (xformers, flash-attn, torchvision, torchaudio) or that torch builds pin (triton).  Packages
+    that only declare a torch range (unsloth) are columns when asked for (``--with``)."""
     covered = [n for n in model_for(db).covered() or () if n != "torch" and n in src.known()]
-    keep = [n for n in covered if pairs_with_torch(src, n)]
+    pinned = {d.name for t in torch_builds(src) for d in t.dependencies}
+    keep = [n for n in covered if (has_build_source(n) or n in pinned) and pairs_with_torch(src, n)]
     return tuple(sorted(keep, key=lambda n: (_FIRST.index(n) if n in _FIRST else len(_FIRST), covered.index(n))))
 
 
@@ -141,8 +145,8 @@ def _cell(target: Target, torch: Candidate, base: Pairing, shown: Pairing, gpu_s
           row_gpu: str | None) -> Cell:
     name = base.package
     best = shown.best
-    gpu = row_gpu
-    if gpu is None and gpu_src is not None and base.best is not None and (
+    gpu = None  # a torch build the GPU rules out is marked on its row (Row.gpu), not in each cell
+    if row_gpu is None and gpu_src is not None and base.best is not None and (
             best is None or best.build.version != base.best.build.version):
         reason = _rejection(gpu_src, name, None, "gpu") or "the GPU rules its builds out"
         gpu = (f"{base.best.build.describe()} cannot run on it: {reason}" if best is not None else reason)
@@ -182,9 +186,9 @@ def _missing(p: Pairing) -> str:
     return f"no {p.package} release was built for or declares {p.torch.describe()}"
 
 
-def _rejection(src: CandidateSource, name: str, build: str | None, filter_: str) -> str | None:
+def _rejection(src: CandidateSource, name: str, build: str | None, filter_: str | None) -> str | None:
     return next((r.message for r in src.rejections.get(name, ())
-                 if r.filter == filter_ and (build is None or r.build == build)), None)
+                 if filter_ in (None, r.filter) and (build is None or r.build == build)), None)
 
 
 def generate_command(target: Target, torch: Candidate, package: str) -> str:

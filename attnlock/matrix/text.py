@@ -34,7 +34,7 @@ def render_text(m: Matrix, width: int = 100) -> str:
             used = first
         groups[-1].append(i)
         used += 2 + widths[p]
-    out = [head, ""]
+    out = [*_wrap(head, width), ""]
     for g in groups:
         cols = [("torch build", first)] + [(m.packages[i], widths[m.packages[i]]) for i in g]
         out.append("  ".join(name.ljust(w) for name, w in cols).rstrip())

@@ -68,38 +68,49 @@ def pairing(src: CandidateSource, torch: Candidate, name: str, *, depth: int = 1
 
 
 def _pairing(src: CandidateSource, torch: Candidate, name: str, depth: int) -> Pairing:
-    model = model_for(src.db)
     wants = [d for d in torch.dependencies if d.name == name]
-    records = model.known_bad_within(frozenset(("torch", name)))  # none: no pair of the two can hit one
     out: list[Candidate] = []
     best: Paired | None = None
     cut: list[tuple[Candidate, Hit]] = []
-    memo: dict[tuple[object, int], bool] = src.__dict__.setdefault("_pairing_holds", {})
-    for cand, edges, silent, sig in _by_version(src, name).get(torch.version, ()):
-        if not wants and silent:
-            # No requirement either way, or only a bare "torch" (triton 2.0.0 lists one): the release
-            # does not pair with a torch build (triton pairs through torch's pin only).
+    for row in _by_version(src, name).get(torch.version, ()):
+        cand, edges = row[0], row[1]
+        verdict = _judge(src, torch, name, wants, row, depth)
+        if verdict is None:
             continue
-        key = (sig, id(torch))
-        ok = memo.get(key)
-        if ok is None:
-            ok = memo[key] = all(e.satisfied_by(torch) for e in edges)
-        if not ok or not all(w.satisfied_by(cand) for w in wants):
-            continue
-        if depth > 0 and not _others_met(src, torch, cand, depth):
-            continue
-        hits = model.known_bad_hits({"torch": Installed(torch.version, torch.label, torch.variant),
-                                     name: Installed(cand.version, cand.label, cand.variant)},
-                                    gpu=src.target.gpu, platform=src.target.platform) if records else []
-        bad = next((h for h in hits if h.definite and h.record.confirmed), None)
+        bad = next((h for h in verdict if h.definite and h.record.confirmed), None)
         if bad is not None:
             cut.append((cand, bad))
             continue
         if best is None:
             how, source = _how(src, torch, cand, edges, wants)
-            best = Paired(cand, how, source, cand.why, tuple(hits))
+            best = Paired(cand, how, source, cand.why, verdict)
         out.append(cand)
     return Pairing(name, torch, best, tuple(out), tuple(cut), tuple(src.rejections.get(name, ())))
+
+
+def _judge(src: CandidateSource, torch: Candidate, name: str, wants: list[Req], row: _Row,
+           depth: int) -> tuple[Hit, ...] | None:
+    """None when the build does not pair with ``torch``; else the known-bad records the two hit."""
+    cand, edges, silent, sig = row
+    if not wants and silent:
+        # No requirement either way, or only a bare "torch" (triton 2.0.0 lists one): the release
+        # does not pair with a torch build (triton pairs through torch's pin only).
+        return None
+    memo: dict[tuple[object, int], bool] = src.__dict__.setdefault("_pairing_holds", {})
+    key = (sig, id(torch))
+    ok = memo.get(key)
+    if ok is None:
+        ok = memo[key] = all(e.satisfied_by(torch) for e in edges)
+    if not ok or not all(w.satisfied_by(cand) for w in wants):
+        return None
+    if depth > 0 and not _others_met(src, torch, cand, depth):
+        return None
+    model = model_for(src.db)
+    if not model.known_bad_within(frozenset(("torch", name))):
+        return ()  # no record names only these two
+    return tuple(model.known_bad_hits({"torch": Installed(torch.version, torch.label, torch.variant),
+                                       name: Installed(cand.version, cand.label, cand.variant)},
+                                      gpu=src.target.gpu, platform=src.target.platform))
 
 
 def _others_met(src: CandidateSource, torch: Candidate, cand: Candidate, depth: int) -> bool:
@@ -113,13 +124,24 @@ def _others_met(src: CandidateSource, torch: Candidate, cand: Candidate, depth: 
         key = (d.name, id(d.specifier), d.extras, d.variant, d.cuda_major, d.cxx11abi, d.source, id(torch), depth)
         ok = memo.get(key)
         if ok is None:
-            coupled = any(x.name == d.name for x in torch.dependencies) or _names_torch(src, d.name)
-            pool = (pairing(src, torch, d.name, depth=depth - 1).builds if coupled
-                    else src.candidates(d.name, d.extras))
-            ok = memo[key] = any(d.satisfied_by(c) for c in pool)
+            ok = memo[key] = _met(src, torch, d, depth - 1)
         if not ok:
             return False
     return True
+
+
+def _met(src: CandidateSource, torch: Candidate, req: Req, depth: int) -> bool:
+    """Whether some build meets ``req`` beside ``torch`` (stops at the first)."""
+    wants = [d for d in torch.dependencies if d.name == req.name]
+    if not wants and not _names_torch(src, req.name):
+        return any(req.satisfied_by(c) for c in src.candidates(req.name, req.extras))
+    for row in _by_version(src, req.name).get(torch.version, ()):
+        if not req.satisfied_by(row[0]):
+            continue
+        verdict = _judge(src, torch, req.name, wants, row, depth)
+        if verdict is not None and not any(h.definite and h.record.confirmed for h in verdict):
+            return True
+    return False
 
 
 def pairs_with_torch(src: CandidateSource, name: str) -> bool:
