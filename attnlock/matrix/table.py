@@ -20,7 +20,7 @@ from attnlock.model import CudaVariant, Platform, PythonVersion, Target
 from attnlock.resolver.candidates import Candidate, CandidateSource, has_build_source
 from attnlock.resolver.facts import facts_for
 from attnlock.resolver.locations import DatabaseLocations
-from attnlock.resolver.pairing import Pairing, pairing, pairs_with_torch, torch_builds
+from attnlock.resolver.pairing import Pairing, pairing, torch_builds
 
 #: Presentation order: the attention kernels first, then the rest of the covered set.
 _FIRST = ("xformers", "flash-attn", "triton")
@@ -137,7 +137,7 @@ def _columns(db: Database, src: CandidateSource) -> tuple[str, ...]:
     that only declare a torch range (unsloth) are columns when asked for (``--with``)."""
     covered = [n for n in model_for(db).covered() or () if n != "torch" and n in src.known()]
     pinned = {d.name for t in torch_builds(src) for d in t.dependencies}
-    keep = [n for n in covered if (has_build_source(n) or n in pinned) and pairs_with_torch(src, n)]
+    keep = [n for n in covered if has_build_source(n) or n in pinned]  # the same columns whatever the filters
     return tuple(sorted(keep, key=lambda n: (_FIRST.index(n) if n in _FIRST else len(_FIRST), covered.index(n))))
 
 
