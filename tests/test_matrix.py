@@ -14,6 +14,7 @@ from packaging.version import Version
 from attnlock.cli import main
 from attnlock.compat import model_for
 from attnlock.database import load
+from attnlock.database.store import Database
 from attnlock.matrix import table
 from attnlock.matrix.page import View, matrix_of
 from attnlock.matrix.text import cell_text, render_markdown, render_text
@@ -30,7 +31,7 @@ def _shipped_data(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def db():  # type: ignore[no-untyped-def]
+def db() -> Database:
     return load(ROOT / "data")
 
 
@@ -50,7 +51,7 @@ def _cell(m: table.Matrix, build: str, package: str) -> table.Cell:
     ("flash-attn", "2.8.3", "2.10+cu13", "2.10.0", "exact"),
     ("flash-attn", "2.8.3", "2.10+cu13", "2.12.1", "measured"),  # unsloth's measured 2.10-2.12 window
 ])
-def test_model_says_how_a_build_serves_a_torch(db, package: str, version: str, built_for: str,  # type: ignore[no-untyped-def]
+def test_model_says_how_a_build_serves_a_torch(db: Database, package: str, version: str, built_for: str,
                                                torch: str, how: str) -> None:
     got, window = model_for(db).pairing(package, Version(version), Version(built_for), Version(torch))
     assert got == how
@@ -59,7 +60,7 @@ def test_model_says_how_a_build_serves_a_torch(db, package: str, version: str, b
 
 # -- cells -------------------------------------------------------------------------------------
 
-def test_the_question_torch_2_6_cu124_on_an_a100(db) -> None:  # type: ignore[no-untyped-def]
+def test_the_question_torch_2_6_cu124_on_an_a100(db: Database) -> None:
     m = matrix_of(db, View("linux-x86_64", "3.12"), "A100")
     xf, fa = _cell(m, "torch 2.6.0 (cu124)", "xformers"), _cell(m, "torch 2.6.0 (cu124)", "flash-attn")
     assert (xf.newest, xf.how, xf.gpu) == ("0.0.29.post3", "exact", None)
@@ -70,7 +71,7 @@ def test_the_question_torch_2_6_cu124_on_an_a100(db) -> None:  # type: ignore[no
     assert "--torch 2.6.0 --cuda cu124" in fa.command and "--gpu A100" in fa.command
 
 
-def test_windows_are_shown_as_windows_not_pins(db) -> None:  # type: ignore[no-untyped-def]
+def test_windows_are_shown_as_windows_not_pins(db: Database) -> None:
     m = matrix_of(db, View("linux-x86_64", "3.12"))
     measured = _cell(m, "torch 2.11.0 (cu130)", "xformers")
     window = _cell(m, "torch 2.13.0 (cu130)", "xformers")
@@ -80,7 +81,7 @@ def test_windows_are_shown_as_windows_not_pins(db) -> None:  # type: ignore[no-u
     assert _cell(m, "torch 2.6.0 (cu124)", "triton").how == "exact"  # torch pins it
 
 
-def test_a_gpu_greys_out_what_it_cannot_run(db) -> None:  # type: ignore[no-untyped-def]
+def test_a_gpu_greys_out_what_it_cannot_run(db: Database) -> None:
     t4 = matrix_of(db, View("linux-x86_64", "3.12"), "T4")
     fa = _cell(t4, "torch 2.6.0 (cu124)", "flash-attn")
     assert fa.newest is None and fa.gpu is not None and "sm_80" in fa.gpu
@@ -92,7 +93,7 @@ def test_a_gpu_greys_out_what_it_cannot_run(db) -> None:  # type: ignore[no-unty
     assert cpu.gpu is not None and "NVIDIA GPU" in cpu.gpu
 
 
-def test_cpu_builds_pair_with_no_cuda_kernel(db) -> None:  # type: ignore[no-untyped-def]
+def test_cpu_builds_pair_with_no_cuda_kernel(db: Database) -> None:
     m = matrix_of(db, View("linux-x86_64", "3.12"))
     for build in ("torch 2.14.1+cpu", "torch 2.11.0+cpu"):
         assert _cell(m, build, "xformers").newest is None  # no ROCm/CUDA build serves a CPU torch
@@ -120,13 +121,13 @@ def _planned(command: str, package: str) -> str | None:
 KNOWN_DIVERGENCES = {
     # torch 2.0.1+cu118 alone plans (with triton 2.0.0); beside torchaudio 2.0.2+cu118 (Requires-Dist
     # torch==2.0.1) the resolver reports "need different triton".
-    "attnlock generate --torch 2.0.1 --cuda cu118 --platform linux-x86_64 --python 3.10 --gpu T4 --driver any "
-    "--with torch,torchaudio",
+    ("attnlock generate --torch 2.0.1 --cuda cu118 --platform linux-x86_64 --python 3.10 --gpu T4 --driver any "
+     "--with torch,torchaudio"),
 }
 
 
 @pytest.mark.parametrize(("python", "gpu", "step"), [("3.12", None, 7), ("3.11", "A100", 11), ("3.10", "T4", 13)])
-def test_generate_plans_each_cells_newest_release(db, python: str, gpu: str | None, step: int) -> None:  # type: ignore[no-untyped-def]
+def test_generate_plans_each_cells_newest_release(db: Database, python: str, gpu: str | None, step: int) -> None:
     m = matrix_of(db, View("linux-x86_64", python), gpu)
     checked = 0
     for row in m.rows[::step]:
@@ -143,13 +144,13 @@ def test_generate_plans_each_cells_newest_release(db, python: str, gpu: str | No
 # -- output -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("width", [80, 100, 120])
-def test_text_fits_the_terminal(db, width: int) -> None:  # type: ignore[no-untyped-def]
+def test_text_fits_the_terminal(db: Database, width: int) -> None:
     text = render_text(matrix_of(db, View("linux-x86_64", "3.12")), width)
     assert max(len(line) for line in text.splitlines()) <= width
     assert "2.6.0 (cu124)" in text and "0.0.29.post3 =" in text
 
 
-def test_json_text_and_markdown_are_the_same_data(db, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_json_text_and_markdown_are_the_same_data(db: Database, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "matrix", "--python", "3.12", "--torch", ">=2.5,<2.8", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert main(["db", "matrix", "--python", "3.12", "--torch", ">=2.5,<2.8"]) == 0
