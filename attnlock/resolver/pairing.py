@@ -4,11 +4,12 @@ The question behind ``attnlock db matrix``: "on this platform and Python, which 
 xformers work with torch 2.6.0+cu124, the newest first, and why?".  It is answered from the
 resolver's own candidate sources (:class:`~attnlock.resolver.candidates.CandidateSource`): a build
 pairs with a torch build when every edge between the two holds — the build's requirement on torch
-(its ABI window, its Requires-Dist) and torch's requirement on it (torch pins triton) — and the
-two do not fall into a confirmed known-bad combination (``compat.known_bad``).  How a pairing is
-known comes from the model too (``Model.pairing``: exact / window / measured).  ``generate`` with
-the same target and ``--with PACKAGE`` plans the first build of a pairing (a contract test holds
-the two together).
+(its ABI window, its Requires-Dist) and torch's requirement on it (torch pins triton) —, its other
+requirements can be met beside that torch build (one level down: unsloth's xformers must pair with
+it too), and the two do not fall into a confirmed known-bad combination (``compat.known_bad``).
+How a pairing is known comes from the model too (``Model.pairing``: exact / window / measured).
+``generate`` with the same target and ``--with torch,PACKAGE`` plans the first build of a pairing
+(``tests/test_matrix.py`` holds the two together; the resolver still decides deeper conflicts).
 """
 
 from __future__ import annotations
