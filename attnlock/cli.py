@@ -71,8 +71,9 @@ def _args_db_matrix(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     g.add_argument("--python", metavar="X.Y", help="Python feature release (default: any)")
     g.add_argument("--platform", metavar="NAME", help="linux-x86_64 (default), linux-aarch64, windows-amd64, macos-arm64")
     m.add_argument("--with", dest="with_", metavar="LIST",
-                   help="columns, comma separated (default: every covered package that pairs with torch)")
-    m.add_argument("--format", choices=("text", "markdown", "json", "html"), default="text",
+                   help="columns, comma separated (default: the covered packages built for torch builds or "
+                        "pinned by them: xformers, flash-attn, triton, torchvision, torchaudio)")
+    m.add_argument("--format", choices=("text", "markdown", "json", "html"),
                    help="output format (default: text, split into column groups that fit the terminal)")
     m.add_argument("--json", action="store_true", help="print JSON on stdout (= --format json)")
     m.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")

@@ -15,7 +15,9 @@ from attnlock.model import canonical
 def run(args: argparse.Namespace, db: Database) -> int:
     from attnlock.target import target_from_args
 
-    fmt = "json" if args.json else args.format
+    if args.json and args.format not in (None, "json"):
+        raise UsageError(f"--json and --format {args.format} contradict each other", hint="give one of them")
+    fmt = "json" if args.json else args.format or "text"
     # Nothing is detected and no ATTNLOCK_* variable is read: the matrix describes the database.
     target = target_from_args(args, environ={}, use_detection=False)
     if target.torch_latest:
