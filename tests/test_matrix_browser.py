@@ -37,8 +37,10 @@ def page() -> Iterator[Browser]:
 
 
 def _reset(b: Browser, fragment: str = "") -> None:
+    """A fresh load of the page (through about:blank: a changed #fragment alone would not reload;
+    WebDriver's navigation waits for the load, so the script has drawn the table)."""
+    b.get("about:blank")
     b.get(PAGE.as_uri() + ("#" + fragment if fragment else ""))
-    b.script("window.location.reload();")
     b.find("#rows tr")
 
 
