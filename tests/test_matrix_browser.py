@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "matrix.html"
 FIXTURE = ROOT / "tests" / "fixtures" / "matrix" / "matrix-torch2.6-cu124-a100.png"
 DOCS_SHOT = ROOT / "docs" / "matrix.png"
-SIZE = (1200, 760)
+SIZE = (1400, 800)
 EXACT, CHIP = (0xDA, 0xFB, 0xE1), (0x09, 0x69, 0xDA)  # page.css: .k-exact, a pressed filter
 
 pytestmark = pytest.mark.skipif(chromium_missing() is not None, reason=str(chromium_missing()))
@@ -93,6 +93,8 @@ def test_a_cell_shows_its_source_and_command(page: Browser) -> None:
     assert page.find("#detail a.source").attribute("href") == fa.source
     detail = page.find("#detail").text
     assert "known bad" in detail and "exact" in detail
+    page.find("#close").click()
+    assert page.script("return document.getElementById('detail').hidden;") is True
 
 
 def test_gpu_python_platform_and_range_filters(page: Browser) -> None:
@@ -115,7 +117,7 @@ def test_gpu_python_platform_and_range_filters(page: Browser) -> None:
 
 def test_screenshot_keeps_its_look() -> None:
     with browser(*SIZE) as b:
-        b.get(PAGE.as_uri() + "#torch=2.6&gpu=A100")
+        b.get(PAGE.as_uri() + "#torch=2.6&cuda=cu124&gpu=A100")  # the three clicks
         b.find("#rows tr")
         b.find('#rows tr td[data-package="flash-attn"] a').click()
         shot = b.screenshot()

@@ -100,6 +100,19 @@
     var box = document.getElementById("detail");
     box.textContent = "";
     box.appendChild(el("h2", {}, pkg + " with " + row[2]));
+    box.appendChild(el("p", {}, "The plan of this cell:"));
+    var code = el("code", {id: "command"}, cmd);
+    box.appendChild(code);
+    var copy = el("button", {type: "button", id: "copy"}, "copy");
+    copy.addEventListener("click", function () {
+      if (navigator.clipboard) { navigator.clipboard.writeText(cmd).catch(function () {}); }
+      var r = document.createRange(); r.selectNodeContents(code);
+      var sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(r);
+    });
+    box.appendChild(copy);
+    var close = el("button", {type: "button", id: "close", "aria-label": "close"}, "close");
+    close.addEventListener("click", function () { box.hidden = true; });
+    box.appendChild(close);
     var dl = el("dl");
     function item(k, v, link) {
       if (v === null || v === undefined || v === "") { return; }
@@ -118,16 +131,6 @@
     item("GPU", rowGpu !== null ? rowGpu : (c[9] === null ? null : S[c[9]]));
     item("why none", c[10] === null ? null : S[c[10]]);
     box.appendChild(dl);
-    box.appendChild(el("p", {}, "The plan of this cell:"));
-    var code = el("code", {id: "command"}, cmd);
-    box.appendChild(code);
-    var copy = el("button", {type: "button", id: "copy"}, "copy");
-    copy.addEventListener("click", function () {
-      if (navigator.clipboard) { navigator.clipboard.writeText(cmd).catch(function () {}); }
-      var r = document.createRange(); r.selectNodeContents(code);
-      var sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(r);
-    });
-    box.appendChild(copy);
     box.hidden = false;
   }
   function draw() {
@@ -155,7 +158,7 @@
       body.appendChild(tr);
       shown++;
     });
-    document.getElementById("status").textContent = shown + " torch builds · " + state.platform + " · Python " +
+    document.getElementById("status").textContent = shown + (shown === 1 ? " torch build · " : " torch builds · ") + state.platform + " · Python " +
       state.python + " · GPU " + (state.gpu || "any") + (v.checked ? " · facts checked " + v.checked : "");
     var h = ["platform", "python", "gpu", "cuda", "torch", "range"].filter(function (k) { return state[k]; })
       .map(function (k) { return k + "=" + encodeURIComponent(state[k]); }).join("&");
@@ -164,6 +167,9 @@
   (location.hash || "").replace(/^#/, "").split("&").forEach(function (kv) {
     var p = kv.split("=");
     if (p.length === 2 && p[0] in state) { state[p[0]] = decodeURIComponent(p[1]); }
+  });
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape") { document.getElementById("detail").hidden = true; }
   });
   var input = document.getElementById("torch-range");
   input.value = state.range;
