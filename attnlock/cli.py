@@ -54,8 +54,28 @@ def _args_db(p: argparse.ArgumentParser) -> None:
     s.add_argument("name", metavar="NAME")
     s.add_argument("version", metavar="VERSION", nargs="?")
     s.add_argument("--json", action="store_true", help="print JSON on stdout")
+    _args_db_matrix(sub)
     # refresh: added by attnlock.refresh (see _args_db_refresh below when present).
     _args_db_refresh(sub)
+
+
+def _args_db_matrix(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`attnlock db matrix`: torch builds × kernel packages (attnlock.commands.db_matrix)."""
+    m = sub.add_parser("matrix", help="torch builds × kernel packages: the newest release that works in each "
+                                      "cell, how it is known and its source")
+    g = m.add_argument_group("filters", "what the matrix covers (nothing is detected: it describes the database)")
+    g.add_argument("--torch", metavar="RANGE", help="torch releases, e.g. '>=2.4,<2.7' or 2.6.0 (default: all)")
+    g.add_argument("--cuda", metavar="VARIANT", help="torch builds of one variant: cu124, 12.4, cpu, rocm6.2")
+    g.add_argument("--gpu", metavar="ARCH", help="mark what this GPU cannot run: T4, A100, H100, sm_80, 8.0")
+    g.add_argument("--python", metavar="X.Y", help="Python feature release (default: any)")
+    g.add_argument("--platform", metavar="NAME", help="linux-x86_64 (default), linux-aarch64, windows-amd64, macos-arm64")
+    m.add_argument("--with", dest="with_", metavar="LIST",
+                   help="columns, comma separated (default: the covered packages built for torch builds or "
+                        "pinned by them: xformers, flash-attn, triton, torchvision, torchaudio)")
+    m.add_argument("--format", choices=("text", "markdown", "json", "html"),
+                   help="output format (default: text, split into column groups that fit the terminal)")
+    m.add_argument("--json", action="store_true", help="print JSON on stdout (= --format json)")
+    m.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
 
 
 def _args_db_refresh(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -20,11 +20,15 @@ def run(args: argparse.Namespace) -> int:
         return _validate(args)
     if action == "show":
         return _show(args)
+    if action == "matrix":
+        from attnlock.commands import db_matrix
+
+        return db_matrix.run(args, _db(args))
     if action == "refresh":
         from attnlock.refresh import cli as refresh_cli
 
         return int(refresh_cli.run(args))
-    raise UsageError("attnlock db needs an action", hint="attnlock db validate | show NAME [VERSION] | refresh")
+    raise UsageError("attnlock db needs an action", hint="attnlock db validate | show NAME [VERSION] | matrix | refresh")
 
 
 def _db(args: argparse.Namespace) -> Any:

@@ -172,6 +172,26 @@ def judge(window: AbiWindow | None, built: Version, cxx11abi: bool | None,
     return Verdict(not reasons, tuple(reasons), window, way_out, note)
 
 
+PAIRINGS = ("exact", "window", "measured")
+
+
+def pairing(window: AbiWindow | None, built: Version, torch: Version) -> str:
+    """How a build made for torch ``built`` serves ``torch`` (which it does: see :func:`judge`):
+    ``exact`` (built for that torch release, or that minor where the rule is exact-minor),
+    ``measured`` (through a window checked on a release at least as new as ``torch``) or
+    ``window`` (through an ABI window resting on an upstream statement)."""
+    b, t = Version(built.public), Version(torch.public)
+    if window is None or b == t:
+        return "exact"
+    if window.serves == "exact-minor":
+        return "exact"
+    if window.serves not in SERVES and b.release[:2] == t.release[:2]:
+        return "exact"  # a torch2.10 wheel on torch 2.10.x: the minor it was labelled for
+    if window.checked_through is not None and t <= window.checked_through:
+        return "measured"
+    return "window"
+
+
 def parse_windows(records: Iterable[Mapping[str, Any]], file: str) -> tuple[tuple[AbiWindow, ...], list[Problem]]:
     """Every window that parses, and a problem for each record that does not."""
     return load_strictly(records, AbiWindow.parse, file, "window")

@@ -235,6 +235,12 @@ class Model:
     def window(self, build: KernelBuild) -> AbiWindow | None:
         return abi.find(self.windows(), build.package, build.version, build.built_for)
 
+    def pairing(self, package: str, version: Version, built_for: Version, torch: Version) -> tuple[str, AbiWindow | None]:
+        """How a build of ``package`` ``version`` made for ``built_for`` serves ``torch`` (one of
+        :data:`abi.PAIRINGS`), and the window it rests on (None: the exact-build rule)."""
+        w = abi.find(self.windows(), package, version, built_for)
+        return abi.pairing(w, built_for, torch), w
+
     def torch_range(self, build: KernelBuild) -> SpecifierSet:
         """The torch releases ``build`` serves (its window; exact to its torch when no window covers it)."""
         w = self.window(build)
@@ -317,13 +323,21 @@ class Model:
                        platform: Platform | None = None, allow: frozenset[str] = frozenset()) -> list[Hit]:
         """Every record ``installed`` falls into (definite or possible), except the ``allow``-ed ids."""
         out = []
-        for kb in self.known_bad():
+        for kb in self.known_bad_within(frozenset(installed)):
             if kb.id in allow:
                 continue
             hit = kb.judge(installed, gpu=gpu, platform=platform)
             if hit is not None:
                 out.append(hit)
         return out
+
+    def known_bad_within(self, names: frozenset[str]) -> tuple[KnownBad, ...]:
+        """The records every member of which is among ``names`` (no other record can hit such a set)."""
+        memo: dict[frozenset[str], tuple[KnownBad, ...]] = self.__dict__.setdefault("_kb_within", {})
+        found = memo.get(names)
+        if found is None:
+            found = memo[names] = tuple(kb for kb in self.known_bad() if names.issuperset(kb.packages))
+        return found
 
 
 __all__ = ["Model", "model_for"]

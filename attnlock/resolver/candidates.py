@@ -437,6 +437,12 @@ def build_source(name: str) -> BuildSource:
     return table.get(name, generic.generic_candidates)
 
 
+def has_build_source(name: str) -> bool:
+    """Whether ``name``'s builds come from a source of their own (each made for, or paired with,
+    one torch build: xformers, flash-attn, the torch companions) rather than from its releases."""
+    return name in ("xformers", "flash-attn", *_TORCH_COMPANIONS)
+
+
 # ------------------------------------------------------------------ helpers
 
 

@@ -45,10 +45,10 @@ def flash_attn_candidates(self: CandidateSource) -> list[Candidate]:
     # keep the wheels whose window holds some torch the target allows.
     model = model_for(self.db)
     torches = self._torch_versions()
-    built_minors = {w.torch_minor for w in self.db.flash_attn_wheels_for("flash-attn", plat, py, None)}
-    served = {m: model.torch_minors_served(m) for m in built_minors}
+    every = self.db.flash_attn_wheels_for("flash-attn", plat, py, None)
+    served = {m: model.torch_minors_served(m) for m in {w.torch_minor for w in every}}
     minors = frozenset(m for m, rng in served.items() if any(rng.contains(v, prereleases=True) for v in torches))
-    wheels = self.db.flash_attn_wheels_for("flash-attn", plat, py, minors)
+    wheels = [w for w in every if w.torch_minor in minors]  # (the matrix expanded once, not twice)
     seen: set[tuple[Version, str]] = set()
     by_version: dict[Version, list[Candidate]] = {}
     gpu_ok: dict[Version, bool] = {}

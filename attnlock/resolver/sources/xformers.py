@@ -46,7 +46,9 @@ def xformers_candidates(self: CandidateSource) -> list[Candidate]:
 def _xformers_candidate(self: CandidateSource, rel: Release, b: KernelBuild, spec: SpecifierSet,
                         window: AbiWindow | None) -> Candidate | None:
     variant = CudaVariant.parse(b.variant) if b.variant else None
-    major_only = window is not None and window.cuda == "major"
+    # A window that needs only the CUDA major says nothing about a ROCm/CPU/XPU build: there the
+    # label decides (compat.abi.judge), so the build pairs with that variant only.
+    major_only = window is not None and window.cuda == "major" and b.cuda_major is not None
     where = f"the {b.index} index's build" if b.origin == "index" else "cpp_lib.json of the default-index wheel"
     build = f"xformers {b.version}" + (f"+{b.index}" if b.origin == "index" else "")
     if variant is not None and not self._variant_ok(build, "xformers", variant, Version(b.built_for.public),
