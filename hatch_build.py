@@ -15,8 +15,8 @@ class CompileDatabase(BuildHookInterface):  # type: ignore[misc]
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        if self.target_name != "wheel":
-            return
+        if self.target_name != "wheel" or version == "editable":
+            return  # an editable install reads the checkout's data/ and compiles it on first use
         root = Path(self.root)
         sys.path.insert(0, str(root))
         try:
