@@ -182,6 +182,10 @@ def _no_build_for_torch(session: _Session, root: Req, roots: list[Req],
                       if r.filter == "gpu"]
         if gpu_misses and target.gpu is not None:
             message += f" that runs on {target.gpu} ({gpu_misses[0]})"
+        offer = _community_offer(session, root.name)
+        if offer is not None:
+            message += (f"; a community source publishes one ({offer.describe()}, {offer.community}): plan it "
+                        f"with --source community (README, \"Community wheel sources\": not the project's own build)")
     else:
         lines = _cause_lines(causes)
         message = f"no {name} build fits the target" + (": " + "; ".join(lines) if lines else "")
@@ -378,3 +382,19 @@ def _nearest(session: _Session, roots: Sequence[Req], avoid: str | None = None) 
         picks = ", ".join(c.describe() for n, c in sorted(found.items()) if n in {r.name for r in rs} | {"torch"})
         return f"{words} a plan exists: {picks}"
     return None
+
+
+def _community_offer(session: _Session, name: str) -> Candidate | None:
+    """The newest community build of ``name`` for the target when the user has not opted into community
+    sources (``--source community``): said in the error, never planned without the flag."""
+    from attnlock.compat import model_for
+
+    model = model_for(session.db)
+    if session.community or not model.community_wheels(name):
+        return None
+    saved = session.community
+    session.community = frozenset(model.community_sources())
+    try:
+        return next((c for c in session.source().viable(name) if c.community is not None), None)
+    finally:
+        session.community = saved
