@@ -18,6 +18,7 @@ from packaging.version import InvalidVersion, Version
 from attnlock.errors import NoPlanError
 from attnlock.model import Exclusion
 from attnlock.resolver.candidates import Candidate, CandidateSource
+from attnlock.resolver.run import Impossible, run
 from attnlock.resolver.requirement import Req
 
 if TYPE_CHECKING:
@@ -108,7 +109,6 @@ def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
             search: bool = True) -> NoPlanError:
     """Turn a failed resolution into one sentence of cause and a hint naming what would work
     (``search=False``: the cause only, without trying other targets)."""
-    from attnlock.resolver.resolve import _Impossible, _run
 
     # 1. A wanted package with no build for the target at all.
     for root in sorted(roots, key=lambda r: r.name != "torch"):
@@ -126,8 +126,8 @@ def explain(session: _Session, roots: Sequence[Req], source: CandidateSource,
         if root.name == "torch":
             continue
         try:
-            _run(source, [*torch_roots, root])
-        except _Impossible as exc:
+            run(source, [*torch_roots, root])
+        except Impossible as exc:
             return _no_build_for_torch(session, root, [*torch_roots, root], exc.causes, applied, search=search,
                                        source=source, everything=list(roots))
     # 3. The wanted packages conflict with each other.
@@ -300,7 +300,6 @@ def _closest_torch(session: _Session, roots: list[Req]) -> dict[str, Candidate] 
     """The plan for the torch release closest to the target's (newer first on a tie), any CUDA variant."""
     from packaging.specifiers import SpecifierSet
 
-    from attnlock.resolver.resolve import _Impossible, _run
 
     target = session.target
     # The target's own CUDA variant first: a CPU target is better served by another CPU torch
@@ -321,8 +320,8 @@ def _closest_torch(session: _Session, roots: list[Req]) -> dict[str, Candidate] 
             # with hundreds of releases (unsloth) is pruned before resolvelib backtracks through it.
             one = session.source(replace(relaxed_target, torch=SpecifierSet(f"=={versions[i]}")))
             try:
-                return _run(one, [Req("torch", SpecifierSet(f"=={versions[i]}")), *others])
-            except _Impossible:
+                return run(one, [Req("torch", SpecifierSet(f"=={versions[i]}")), *others])
+            except Impossible:
                 continue
     return None
 
@@ -351,7 +350,6 @@ def _cause_lines(causes: list[tuple[Req, Candidate | None]]) -> list[str]:
 
 def _nearest(session: _Session, roots: Sequence[Req], avoid: str | None = None) -> str | None:
     """Relax the target one field at a time (then drop a package); the first plan found, in words."""
-    from attnlock.resolver.resolve import _Impossible, _run
 
     t = session.target
     trials = []
@@ -376,8 +374,8 @@ def _nearest(session: _Session, roots: Sequence[Req], avoid: str | None = None) 
             trials.append((f"without {', '.join(dropped)}", t, rest))
     for words, target, rs in trials:
         try:
-            found = _run(session.source(target), rs)
-        except _Impossible:
+            found = run(session.source(target), rs)
+        except Impossible:
             continue
         picks = ", ".join(c.describe() for n, c in sorted(found.items()) if n in {r.name for r in rs} | {"torch"})
         return f"{words} a plan exists: {picks}"

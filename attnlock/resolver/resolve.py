@@ -18,16 +18,12 @@ from attnlock.resolver.candidates import Candidate, CandidateSource
 from attnlock.resolver.facts import facts_for
 from attnlock.resolver.locations import DatabaseLocations, Locations
 from attnlock.resolver.requirement import Cut, Req
+from attnlock.resolver.default_set import default_wanted
+from attnlock.resolver.explain import explain
+from attnlock.resolver.run import Impossible, Unsolvable, run
 from attnlock.resolver.wanted import Wanted, covered, torch_target
 
-_MAX_ROUNDS = 5000
 _MAX_BRANCHES = 64  # resolutions one known-bad search may run
-
-
-
-
-
-
 
 
 def resolve(
@@ -130,13 +126,11 @@ class _Session:
                                   hint="run `attnlock db refresh`, or leave it out of --with")
         notes: list[str] = []
         if wanted is None or optional:
-            wanted, notes = self._default_wanted(source, wanted)
+            wanted, notes = default_wanted(self, source, wanted)
         roots = self._roots(wanted)
         try:
             src, result, applied = self._solve(roots)
-        except _Unsolvable as exc:
-            from attnlock.resolver.explain import explain
-
+        except Unsolvable as exc:
             raise explain(self, roots, exc.source, exc.causes, exc.applied) from None
         result, notes = self._drop_unpaired_triton(result, wanted, notes)
         return self._build_plan(src, result, wanted, notes, applied)
@@ -208,7 +202,7 @@ class _Session:
         frontier: list[tuple[dict[str, list[Cut]], list[Exclusion]]] = [({}, [])]
         seen: set[tuple[object, ...]] = set()
         best: tuple[tuple[object, ...], CandidateSource, dict[str, Candidate], list[Exclusion]] | None = None
-        failed: _Unsolvable | None = None
+        failed: Unsolvable | None = None
         order = [r.name for r in roots]
         runs = 0
         while frontier and runs < _MAX_BRANCHES:
@@ -221,10 +215,10 @@ class _Session:
             self.excluded = excluded
             src = self.source()
             try:
-                result = _run(src, roots)
-            except _Impossible as exc:
+                result = run(src, roots)
+            except Impossible as exc:
                 if failed is None or len(applied) < len(failed.applied):
-                    failed = _Unsolvable(src, exc.causes, applied)
+                    failed = Unsolvable(src, exc.causes, applied)
                 continue
             hit = self._known_bad_hit(result)
             if hit is None:
@@ -274,8 +268,8 @@ class _Session:
             return cuda.version.major if cuda.is_cuda and cuda.version is not None else None
         source = self.source()
         try:
-            torch = _run(source, self._roots([*others, Wanted("torch", SpecifierSet())])).get("torch")
-        except _Impossible:
+            torch = run(source, self._roots([*others, Wanted("torch", SpecifierSet())])).get("torch")
+        except Impossible:
             torch = next(iter(source.candidates("torch")), None)
         if torch is not None and torch.cuda_major is not None:
             return torch.cuda_major
@@ -288,113 +282,6 @@ class _Session:
                 if self._jax_plugin_has_wheels(major):
                     return major
         return None
-
-    def _default_wanted(self, source: CandidateSource, among: Sequence[Wanted] | None = None,
-                        ) -> tuple[tuple[Wanted, ...], list[str]]:
-        """Every covered package (or each of ``among``) with a release for the target that fits
-        with the ones before it.
-
-        The default set (``among`` None) is chosen so that the newest torch the target allows
-        wins: a package with no build for that torch would hold torch back, so it is left out with
-        a note saying so (``--with`` naming it plans it, on the torch it needs).  Packages the
-        user named (``among``) are never left out for that reason."""
-        chosen: list[Wanted] = []
-        notes: list[str] = []
-        pool = list(among) if among is not None else [Wanted(n, SpecifierSet()) for n in covered(self.db)]
-        pool = [w for w in pool if w.name in source.known()]
-        # Fast path: one solve for the whole set.  Packages without a single build whose edges can
-        # be met (arc consistency, no resolvelib run) are left out first; if the rest resolves
-        # together, every one of them fits with the ones before it.
-        torch_first = [w for w in pool if w.name == "torch"]
-        newest: Version | None = None
-        if torch_first:
-            try:
-                _src, alone, _applied = self._solve(self._roots(torch_first))
-            except _Unsolvable as exc:
-                from attnlock.resolver.explain import explain
-
-                raise explain(self, self._roots(torch_first), exc.source, exc.causes, exc.applied) from None
-            if among is None and "torch" in alone:
-                newest = alone["torch"].version
-                torch_first = [Wanted("torch", SpecifierSet(f"=={newest}"))]
-                pool = [torch_first[0] if w.name == "torch" else w for w in pool]
-        def holds_back(wanted: Wanted, together: bool = False) -> str:
-            """Why a package was left out for holding torch back: the torch it would need."""
-            words = "with the rest of the default set " if together else ""
-            why = f"no build of it fits torch {newest} {words}(the newest torch for the target)"
-            try:
-                _src, result, _applied = self._solve(self._roots([Wanted("torch", SpecifierSet()), wanted]))
-            except _Unsolvable:
-                held = ""
-            else:
-                older = result.get("torch")
-                held = f" at {older.version}" if older is not None and older.version != newest else ""
-            return (f"it would hold torch back{held}: {why}; to plan it anyway, name it: "
-                    f"--with torch,{wanted.name}")
-
-        hopeless: set[str] = set()
-        holders: dict[str, str] = {}
-        top = self.source(replace(self.target, torch=SpecifierSet(f"=={newest}"))) if newest is not None else None
-        for w in pool:
-            if w.name != "torch":
-                root = self._roots([*torch_first, w])[-1]
-                if not source.viable(root.name, root.extras):
-                    hopeless.add(w.name)
-                elif top is not None and not top.viable(root.name, root.extras):
-                    holders[w.name] = holds_back(w)
-        for name, why in holders.items():
-            notes.append(f"{name}: left out, {why}")
-        pool = [w for w in pool if w.name not in holders]
-        hopeful = [w for w in pool if w.name not in hopeless]
-        if hopeful:
-            try:
-                self._solve(self._roots(hopeful))
-            except _Unsolvable:
-                pass
-            else:
-                for w in pool:
-                    if w.name in hopeless:
-                        from attnlock.resolver.explain import explain
-
-                        err = explain(self, self._roots([*hopeful, w]), source, [], [], search=False)
-                        notes.append(f"{w.name}: left out, {err.message}")
-                return tuple(hopeful), notes
-        for w in pool:
-            name = w.name
-            if name == "torch":
-                # torch is never optional: every covered package depends on it, and a plan without
-                # it would pin kernels for no torch at all.
-                try:
-                    self._solve(self._roots([*chosen, w]))
-                except _Unsolvable as exc:
-                    from attnlock.resolver.explain import explain
-
-                    raise explain(self, self._roots([*chosen, w]), exc.source, exc.causes, exc.applied) from None
-                chosen.append(w)
-                continue
-            if not source.candidates(name):
-                from attnlock.resolver.explain import explain
-
-                err = explain(self, self._roots([*chosen, w]), source, [], [], search=False)
-                notes.append(f"{name}: left out, {err.message}")
-                continue
-            try:
-                self._solve(self._roots([*chosen, w]))
-            except _Unsolvable as exc:
-                if newest is not None and name not in hopeless:
-                    notes.append(f"{name}: left out, {holds_back(w, together=True)}")
-                    continue
-                from attnlock.resolver.explain import explain
-
-                err = explain(self, self._roots([*chosen, w]), exc.source, exc.causes, exc.applied, search=False)
-                notes.append(f"{name}: left out, {err.message}")
-                continue
-            chosen.append(w)
-        if not chosen:
-            from attnlock.resolver.explain import explain_empty
-
-            raise explain_empty(self, "torch", source)
-        return tuple(chosen), notes
 
     def _known_bad_hit(self, result: dict[str, Candidate]) -> KnownBad | None:
         """The first confirmed record the chosen builds fall into for certain (unknowns do not cut)."""
@@ -573,21 +460,6 @@ class _TargetSource(CandidateSource):
         return kept
 
 
-class _Unsolvable(Exception):
-    def __init__(self, source: CandidateSource, causes: list[tuple[Req, Candidate | None]],
-                 applied: list[Exclusion]) -> None:
-        super().__init__("no plan")
-        self.source = source
-        self.causes = causes
-        self.applied = applied
-
-
-class _Impossible(Exception):
-    def __init__(self, causes: list[tuple[Req, Candidate | None]]) -> None:
-        super().__init__("resolution impossible")
-        self.causes = causes
-
-
 def _on_request(db: Database) -> str:
     """The serving engines (vllm …) and the count of the other packages ``--with`` may name."""
     from attnlock.compat import model_for
@@ -595,27 +467,6 @@ def _on_request(db: Database) -> str:
     engines = [e.package for e in model_for(db).engines() if db.releases(e.package)]
     rest = len(set(facts_for(db).packages()) - set(covered(db)) - set(engines))
     return ", ".join(engines) + f" and {rest} more (attnlock db show NAME)"
-
-
-def _run(source: CandidateSource, roots: Sequence[Req]) -> dict[str, Candidate]:
-    """One resolvelib run; the mapping of chosen candidates, or :class:`_Impossible` with causes."""
-    from resolvelib import (
-        BaseReporter,
-        ResolutionImpossible,
-        ResolutionTooDeep,
-        Resolver,
-    )
-
-    from attnlock.resolver.provider import Provider
-
-    resolver: Resolver = Resolver(Provider(source), BaseReporter())  # type: ignore[type-arg]
-    try:
-        result = resolver.resolve(roots, max_rounds=_MAX_ROUNDS)
-    except ResolutionImpossible as exc:
-        raise _Impossible([(c.requirement, c.parent) for c in exc.causes]) from None
-    except ResolutionTooDeep:
-        raise _Impossible([]) from None
-    return dict(result.mapping)
 
 
 def installed_of_plan(plan: Plan) -> dict[str, Installed]:
