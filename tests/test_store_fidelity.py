@@ -17,16 +17,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import (
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_wheel_filename,
+)
 
-from attnlock.database.records import FileInfo, MetadataRecord, marker_holds, target_environment
+from attnlock.database.records import (
+    FileInfo,
+    MetadataRecord,
+    marker_holds,
+    target_environment,
+)
 from attnlock.model import Platform, PythonVersion, canonical
 
 ROOT = Path(__file__).resolve().parent.parent
 DERIVED = sorted((ROOT / "data" / "derived").glob("*.json"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _doc(path: Path) -> dict[str, object]:
     doc: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
     return doc
@@ -142,7 +151,7 @@ def test_canonical_is_canonicalize_name_for_every_character() -> None:
 ENVS = [target_environment(p, py) for p, py in TARGETS[:5]]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _requirement(text: str) -> Requirement | None:
     try:
         return Requirement(text)
@@ -150,7 +159,7 @@ def _requirement(text: str) -> Requirement | None:
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _holds(text: str, env_index: int, extras: tuple[str, ...]) -> bool:
     req = _requirement(text)
     return req is not None and marker_holds(req.marker, ENVS[env_index], extras)
