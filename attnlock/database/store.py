@@ -81,7 +81,8 @@ class Database:
         if key not in self._derived:
             path = self._derived_path(key)
             try:
-                doc, self._indexes[key] = compiled.read(self.root, f"derived/{key}.json", parse_derived)
+                doc, self._indexes[key] = compiled.read(self.root, f"derived/{key}.json", parse_derived,
+                                                           _derived_shape)
                 self._derived[key] = doc
             except FileNotFoundError:
                 self._derived[key] = None
@@ -94,7 +95,7 @@ class Database:
         if stem not in self._curated:
             path = self.root / "curated" / f"{stem}.toml"
             try:
-                self._curated[stem] = compiled.read(self.root, f"curated/{stem}.toml", parse_toml)
+                self._curated[stem] = compiled.read(self.root, f"curated/{stem}.toml", parse_toml, _curated_shape)
             except FileNotFoundError:
                 self._curated[stem] = None
             except (OSError, ValueError) as exc:  # ValueError: TOMLDecodeError, UnicodeDecodeError
@@ -332,8 +333,10 @@ def parse_derived(raw: bytes) -> tuple[Any, dict[str, list[Any]]]:
     import json
 
     doc = json.loads(raw)
+    if not isinstance(doc, dict):
+        raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")
     indexes: dict[str, list[Any]] = {}
-    releases = doc.get("releases") if isinstance(doc, dict) else None
+    releases = doc.get("releases")
     if isinstance(releases, dict):
         for vtext, rel in releases.items():
             meta = rel.get("metadata") if isinstance(rel, dict) else None
@@ -357,7 +360,18 @@ def parse_toml(raw: bytes) -> dict[str, Any]:
     return data
 
 
+def _derived_shape(value: object) -> bool:
+    return (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], dict)
+            and isinstance(value[1], dict))
+
+
+def _curated_shape(value: object) -> bool:
+    return isinstance(value, dict)
+
+
 PARSERS = {".json": parse_derived, ".toml": parse_toml}
+# What a compiled entry's payload must look like to be used (compiled.read): what the parser returns.
+SHAPES = {".json": _derived_shape, ".toml": _curated_shape}
 
 
 def _norm_gpu(text: str) -> str:
