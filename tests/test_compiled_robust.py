@@ -174,3 +174,17 @@ def test_processes_filling_one_cache_at_once(cache: Path, tmp_path: Path) -> Non
     assert sorted(e.name for e in entries) == ["curated--torch.toml.m", "derived--demo.json.m"]
     assert all(compiled._parse_header(e.read_bytes()) is not None for e in entries)
     assert [p.name for p in (cache / "attnlock" / "db").glob("*/.*")] == []
+
+
+@pytest.fixture(scope="module")
+def module_cache_dir() -> Path | None:
+    """What a module-scoped fixture that reads the database (test_emit_pyproject's plans) writes into:
+    it is set up before any function-scoped fixture."""
+    return compiled.cache_dir()
+
+
+def test_module_fixtures_write_no_user_cache(module_cache_dir: Path | None,
+                                            tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Guards the suite: no test, module fixture included, fills the real ~/.cache/attnlock."""
+    assert module_cache_dir is not None
+    assert module_cache_dir.is_relative_to(tmp_path_factory.getbasetemp()), module_cache_dir
