@@ -202,3 +202,54 @@ def test_lines_naming_keeps_every_line_whose_marker_can_hold(package: str) -> No
                     assert [t for t in got if _holds(t, e, extras)] == want, (extras, names, e)
                 every = [t for _n, t in rec.lines_naming(names, None)]
                 assert [t for t in every if _requirement(t) is not None] == [t for t in rd if _lead(t) in names], names
+
+
+# ------------------------------------------------------------------ flash-attn matrix excludes
+
+
+def _expand_reference(rec: dict[str, object]) -> list[tuple[object, ...]]:
+    """The scan before the change: a combination is dropped when every key of some exclude equals it."""
+    excludes = [e for e in rec.get("exclude", []) if isinstance(e, dict)]  # type: ignore[attr-defined]
+    out = []
+    for torch in rec.get("torch", []):  # type: ignore[attr-defined]
+        for cuda in rec.get("cuda", []):  # type: ignore[attr-defined]
+            for abi in rec.get("cxx11abi", []):  # type: ignore[attr-defined]
+                for py in rec.get("python", []):  # type: ignore[attr-defined]
+                    for plat in rec.get("platforms", ["linux-x86_64"]):  # type: ignore[attr-defined]
+                        combo = {"torch": torch, "cuda": cuda, "cxx11abi": abi, "python": py, "platform": plat}
+                        if any(all(combo.get(k) == v for k, v in e.items()) for e in excludes):
+                            continue
+                        out.append((str(torch), str(cuda), bool(abi), str(py), str(plat)))
+    return out
+
+
+ODD_EXCLUDES = [[{"torch": {"a": 1}}], [{"python": ["cp311"]}], [{"torch": "2.3", "cuda": [["cu122"]]}], [{}],
+                [{"cxx11abi": 0}], [{"cxx11abi": 1, "torch": "2.4"}], [{"platfrom": "linux-x86_64"}],
+                [{"cuda": "cu122"}, {"torch": {"nested": ["x"]}, "cuda": "cu123"}], ["not a table"]]
+
+
+@pytest.mark.parametrize("exclude", ODD_EXCLUDES, ids=repr)
+def test_flash_attn_excludes_drop_what_the_scan_dropped(exclude: list[object]) -> None:
+    """A malformed exclude (a table or list value matches no combination) is no traceback."""
+    from packaging.version import Version
+
+    from attnlock.database.store import _expand_flash_attn
+
+    rec = {"url_template": "https://example.invalid/{version}/{torch}/{cuda}/{abi}/{python}",
+           "torch": ["2.3", "2.4"], "cuda": ["cu122", "cu123"], "cxx11abi": [False, True], "python": ["cp311"],
+           "exclude": exclude}
+    got = [(w.torch_minor, w.cuda, w.cxx11abi, w.python, w.platform)
+           for w in _expand_flash_attn(rec, Version("2.6.3"), "flash-attn")]
+    assert got == _expand_reference(rec)
+
+
+def test_shipped_flash_attn_matrix_expands_as_the_scan_did() -> None:
+    from attnlock.database.store import Database
+
+    db = Database(ROOT / "data")
+    records = db.curated_records("flash_attn", "release")
+    assert any(r.get("exclude") for r in records)
+    expected = [w for r in records if canonical(str(r.get("package", "flash-attn"))) == "flash-attn"
+                for w in _expand_reference(r)]
+    got = [(w.torch_minor, w.cuda, w.cxx11abi, w.python, w.platform) for w in db.flash_attn_wheels()]
+    assert got == expected

@@ -334,7 +334,8 @@ def parse_derived(raw: bytes) -> tuple[Any, dict[str, list[Any]]]:
 
     doc = json.loads(raw)
     if not isinstance(doc, dict):
-        raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")
+        # a ValueError, as JSONDecodeError is: bad data, which derived_raw reports as a DataError
+        raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")  # noqa: TRY004
     indexes: dict[str, list[Any]] = {}
     releases = doc.get("releases")
     if isinstance(releases, dict):
@@ -421,8 +422,8 @@ def _find_by_spec(records: list[dict[str, Any]], key: str, version: Version) -> 
     return None
 
 
-def _hashable(value: object) -> object:
-    return tuple(value) if isinstance(value, list) else value  # a list never equals a combination's value
+def _scan(combo: Mapping[str, object], rules: list[dict[str, Any]]) -> bool:
+    return any(all(combo.get(k) == v for k, v in e.items()) for e in rules)
 
 
 def _expand_flash_attn(rec: Mapping[str, Any], version: Version, package: str) -> Iterator[FlashAttnWheel]:
@@ -431,11 +432,16 @@ def _expand_flash_attn(rec: Mapping[str, Any], version: Version, package: str) -
         return
     # The excluded combinations, grouped by the keys they name: a combination is excluded when its
     # values on some group's keys are one of that group's (a set look-up, not a scan of every rule).
+    # A rule or combination holding a list or table (malformed data) is compared as before, by ==.
+    rules = [e for e in rec.get("exclude", []) if isinstance(e, dict)]
     excluded: dict[tuple[str, ...], set[tuple[object, ...]]] = {}
-    for e in rec.get("exclude", []):
-        if isinstance(e, dict):
-            keys = tuple(sorted(e))
-            excluded.setdefault(keys, set()).add(tuple(_hashable(e[k]) for k in keys))
+    scanned: list[dict[str, Any]] = []
+    for e in rules:
+        keys = tuple(sorted(e))
+        try:
+            excluded.setdefault(keys, set()).add(tuple(e[k] for k in keys))
+        except TypeError:
+            scanned.append(e)
     platforms = rec.get("platforms", ["linux-x86_64"])
     for torch in rec.get("torch", []):
         for cuda in rec.get("cuda", []):
@@ -443,7 +449,11 @@ def _expand_flash_attn(rec: Mapping[str, Any], version: Version, package: str) -
                 for py in rec.get("python", []):
                     for plat in platforms:
                         combo = {"torch": torch, "cuda": cuda, "cxx11abi": abi, "python": py, "platform": plat}
-                        if any(tuple(combo.get(k) for k in keys) in values for keys, values in excluded.items()):
+                        try:
+                            hit = any(tuple(combo.get(k) for k in keys) in values for keys, values in excluded.items())
+                        except TypeError:
+                            hit = _scan(combo, rules)
+                        if hit or (scanned and _scan(combo, scanned)):
                             continue
                         cuda_s = str(cuda)
                         url = template.format(
