@@ -188,3 +188,19 @@ def test_module_fixtures_write_no_user_cache(module_cache_dir: Path | None,
     """Guards the suite: no test, module fixture included, fills the real ~/.cache/attnlock."""
     assert module_cache_dir is not None
     assert module_cache_dir.is_relative_to(tmp_path_factory.getbasetemp()), module_cache_dir
+
+
+def test_a_cached_entry_whose_source_was_removed_is_no_problem(cache: Path, tmp_path: Path) -> None:
+    """``git rm data/derived/x.json``: its cached entry is never read again (a source that is gone is
+    absent), so db validate has nothing to report; a shipped entry without its source is reported."""
+    root = _data(tmp_path)
+    _use(root)
+    (root / "derived" / "demo.json").unlink()
+    assert Database(root).derived_raw("demo") is None
+    assert [p for p in Database(root).validate() if p.key == "compiled"] == []
+    (root / "derived" / "demo.json").write_text(json.dumps(DEMO))
+    compiled.compile_into(root, root / compiled.SHIPPED_DIR, store.PARSERS)
+    (root / "derived" / "demo.json").unlink()
+    problems = [p for p in Database(root).validate() if p.key == "compiled"]
+    assert [Path(p.file).name for p in problems] == ["derived--demo.json.m"]
+    assert str(root / compiled.SHIPPED_DIR) in problems[0].file and "is gone" in problems[0].message

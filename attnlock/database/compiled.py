@@ -257,8 +257,9 @@ def audit(root: Path, parsers: Mapping[str, Parse],
     """``db validate``'s look at the compiled entries of ``root`` (cached and shipped): (entry path,
     problem) for each entry that would be used but does not hold what parsing its source gives
     (a source edited without changing its size and mtime), and for each shipped entry that no
-    longer matches its source (rebuild the wheel).  Unreadable cached entries are only misses, and
-    so are shipped ones made by another Python (a pure wheel installs on any: its cache takes over)."""
+    longer matches its source (rebuild the wheel).  Unreadable cached entries, and those of removed
+    sources, are only misses, and so are shipped ones made by another Python (a pure wheel installs
+    on any: its cache takes over)."""
     out: list[tuple[str, str]] = []
     root_key = _root_text(root)
     probe = _cache_entry(root_key, "-")
@@ -281,8 +282,9 @@ def audit(root: Path, parsers: Mapping[str, Parse],
             parse = parsers.get(source.suffix)
             try:
                 st = os.stat(source)
-            except OSError:
-                out.append((str(entry), f"its source {header.rel} is gone (delete the entry)"))
+            except OSError:  # a cached entry of a removed file is never read (its source is absent)
+                if shipped:
+                    out.append((str(entry), f"its source {header.rel} is gone (delete the entry)"))
                 continue
             found = _load(entry, source, root_key, header.rel, st, shipped=shipped,
                           shape=(shapes or {}).get(source.suffix))
