@@ -253,3 +253,17 @@ def test_shipped_flash_attn_matrix_expands_as_the_scan_did() -> None:
                 for w in _expand_reference(r)]
     got = [(w.torch_minor, w.cuda, w.cxx11abi, w.python, w.platform) for w in db.flash_attn_wheels()]
     assert got == expected
+
+
+@pytest.mark.parametrize("extra", ["cu121onlytorch220", "CU121OnlyTorch220", "Cu121OnlyTorch220"])
+def test_check_reads_an_extra_however_it_is_spelled(extra: str, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """``unsloth[CU121OnlyTorch220]`` names the extra ``cu121onlytorch220`` (PEP 685): its xformers
+    pin conflicts with torch 2.3.0 whatever the spelling (the screen once dropped the line)."""
+    from attnlock.cli import main
+
+    req = tmp_path / "requirements.txt"
+    req.write_text(f"torch==2.3.0\nunsloth[{extra}]==2024.8\n")
+    rc = main(["check", str(req), "--platform", "linux-x86_64", "--python", "3.11"])
+    out = capsys.readouterr().out
+    assert rc == 1 and "AL112" in out and "xformers==0.0.24" in out, out
