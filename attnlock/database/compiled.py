@@ -6,7 +6,8 @@ entry holds the parsed file as :mod:`marshal` data (built-in, no code runs on lo
 strings stored once), behind a small header that says what it was made from.
 
 Where entries are
-  * shipped: ``<data>/.compiled/`` inside the wheel, made by ``attnlock db compile`` at build time;
+  * shipped: ``<data>/.compiled/`` inside the wheel, made by the build hook (``hatch_build.py``
+    calls :func:`compile_into`);
   * made on first use: ``<cache>/db/<key>/`` under :func:`cache_dir`, written atomically, one
     directory per data root (the key hashes its real path), the oldest dropped beyond a bound.
 Read lazily: a command opens the entries of the files it reads, nothing else.
@@ -235,7 +236,7 @@ def _write_bytes(entry: Path, blob: bytes) -> None:
 
 def compile_into(root: Path, out: Path, parsers: Mapping[str, Parse]) -> list[str]:
     """Write a shipped entry into ``out`` for every file under ``root`` whose suffix has a parser
-    (``db compile``, run when the wheel is built); returns the relative paths compiled."""
+    (run by ``hatch_build.py`` when the wheel is built); returns the relative paths compiled."""
     from attnlock.atomic import write_bytes_atomic
 
     done = []
