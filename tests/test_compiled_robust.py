@@ -204,3 +204,44 @@ def test_a_cached_entry_whose_source_was_removed_is_no_problem(cache: Path, tmp_
     problems = [p for p in Database(root).validate() if p.key == "compiled"]
     assert [Path(p.file).name for p in problems] == ["derived--demo.json.m"]
     assert str(root / compiled.SHIPPED_DIR) in problems[0].file and "is gone" in problems[0].message
+
+
+def test_an_entry_indexed_by_other_code_is_a_miss(cache: Path, tmp_path: Path) -> None:
+    """A derived entry stores the Requires-Dist index as records.py computed it: after the screen
+    changes (a git pull, an upgrade reading a persistent ATTNLOCK_DATA_DIR) the data file keeps its
+    stamp, yet the old index must not be served."""
+    from attnlock.database import records
+
+    root = _data(tmp_path)
+
+    def other_screen(lines: Any) -> Any:  # what an older attnlock indexed: numpy under "torch"
+        return {"torch": tuple((i, None, False) for i in range(len(lines)))}
+
+    with pytest.MonkeyPatch.context() as mp:
+        older = getattr(records, "INDEX_VERSION", 1) - 1
+        mp.setattr(records, "INDEX_VERSION", older, raising=False)
+        mp.setattr(store, "INDEX_VERSION", older, raising=False)
+        mp.setattr(store, "requires_dist_index", other_screen)
+        stale = Database(root).releases("demo")[0].metadata[0].lines_naming(frozenset({"torch"}))
+        assert [t for _n, t in stale] == ["torch==2.3.1", "numpy"]  # the other code's entry, now cached
+    assert len(_entries(cache)) == 1
+    (rel,) = Database(root).releases("demo")
+    assert [t for _n, t in rel.metadata[0].lines_naming(frozenset({"torch"}))] == ["torch==2.3.1"]
+
+
+def test_the_index_version_follows_the_screen() -> None:
+    """The screen code changed: update DIGEST, and bump records.INDEX_VERSION if the index it makes
+    changed (cached entries hold the old one)."""
+    import hashlib
+    import inspect
+
+    from attnlock.database import records
+
+    code = "".join(inspect.getsource(f) for f in (records._extra_required, records._screen_line,
+                                                   records.requires_dist_index))
+    code += "".join(p.pattern for p in (records._REQ_NAME, records._ONLY_EXTRA, records._AND_EXTRA, records._QUOTED,
+                                        records._GROUP, records._OR))
+    assert (records.INDEX_VERSION, hashlib.sha256(code.encode()).hexdigest()[:16]) == (1, DIGEST)
+
+
+DIGEST = "b88f0150e16ef3a4"  # of the screen code at INDEX_VERSION 1

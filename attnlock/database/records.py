@@ -181,6 +181,13 @@ def _screen_line(text: str) -> tuple[str | None, str | None, bool]:
     return (canonical(m.group(1)) if m else None, extra, whole)
 
 
+# How Requires-Dist strings are indexed (_REQ_NAME, _extra_required, _screen_line, requires_dist_index).
+# Compiled entries store the index while their stamp covers only the data file, so a change to that
+# code must bump this: entries made by other code are then misses (tests/test_compiled_robust.py
+# pins it to the code's digest).
+INDEX_VERSION = 1
+
+
 def requires_dist_index(lines: Sequence[str]) -> dict[str, tuple[tuple[int, str | None, bool], ...]]:
     """Requires-Dist strings by leading (canonical) name: (position, the extra the marker requires,
     whether that is the whole marker), as :func:`_screen_line` reads them."""

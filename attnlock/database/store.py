@@ -15,6 +15,7 @@ from packaging.version import InvalidVersion, Version
 
 from attnlock.errors import DataError, UsageError
 from attnlock.database.records import (
+    INDEX_VERSION,
     FileInfo,
     FlashAttnWheel,
     Gpu,
@@ -81,8 +82,8 @@ class Database:
         if key not in self._derived:
             path = self._derived_path(key)
             try:
-                doc, self._indexes[key] = compiled.read(self.root, f"derived/{key}.json", parse_derived,
-                                                           _derived_shape)
+                doc, self._indexes[key], _version = compiled.read(self.root, f"derived/{key}.json",
+                                                                  parse_derived, _derived_shape)
                 self._derived[key] = doc
             except FileNotFoundError:
                 self._derived[key] = None
@@ -326,10 +327,11 @@ class Database:
 # ------------------------------------------------------------------ helpers
 
 
-def parse_derived(raw: bytes) -> tuple[Any, dict[str, list[Any]]]:
-    """A derived file's JSON, and per release the index of each METADATA record's Requires-Dist
-    (:func:`~attnlock.database.records.requires_dist_index`): what the compiled entry stores, so a
-    resolution reads the handful of strings that apply instead of screening every one."""
+def parse_derived(raw: bytes) -> tuple[dict[str, Any], dict[str, list[Any]], int]:
+    """A derived file's JSON, per release the index of each METADATA record's Requires-Dist
+    (:func:`~attnlock.database.records.requires_dist_index`) and the version of the code that made
+    it (INDEX_VERSION): what the compiled entry stores, so a resolution reads the handful of strings
+    that apply instead of screening every one."""
     import json
 
     doc = json.loads(raw)
@@ -344,7 +346,7 @@ def parse_derived(raw: bytes) -> tuple[Any, dict[str, list[Any]]]:
             if isinstance(meta, list):
                 indexes[vtext] = [requires_dist_index(m["requires_dist"])
                                   if isinstance(m, dict) and _strings(m.get("requires_dist")) else None for m in meta]
-    return doc, indexes
+    return doc, indexes, INDEX_VERSION
 
 
 def _strings(value: object) -> bool:
@@ -362,8 +364,9 @@ def parse_toml(raw: bytes) -> dict[str, Any]:
 
 
 def _derived_shape(value: object) -> bool:
-    return (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], dict)
-            and isinstance(value[1], dict))
+    """(doc, indexes, INDEX_VERSION): an entry indexed by other code is a miss."""
+    return (isinstance(value, tuple) and len(value) == 3 and isinstance(value[0], dict)
+            and isinstance(value[1], dict) and value[2] == INDEX_VERSION)
 
 
 def _curated_shape(value: object) -> bool:
