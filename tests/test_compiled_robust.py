@@ -176,6 +176,13 @@ def test_processes_filling_one_cache_at_once(cache: Path, tmp_path: Path) -> Non
     assert [p.name for p in (cache / "attnlock" / "db").glob("*/.*")] == []
 
 
+COLLECTION_CACHE = compiled.cache_dir()  # where a database read while collecting would write
+
+
+def test_collection_writes_no_user_cache() -> None:
+    assert COLLECTION_CACHE is not None and "attnlock-test-cache-" in str(COLLECTION_CACHE), COLLECTION_CACHE
+
+
 @pytest.fixture(scope="module")
 def module_cache_dir() -> Path | None:
     """What a module-scoped fixture that reads the database (test_emit_pyproject's plans) writes into:
@@ -187,7 +194,8 @@ def test_module_fixtures_write_no_user_cache(module_cache_dir: Path | None,
                                             tmp_path_factory: pytest.TempPathFactory) -> None:
     """Guards the suite: no test, module fixture included, fills the real ~/.cache/attnlock."""
     assert module_cache_dir is not None
-    assert module_cache_dir.is_relative_to(tmp_path_factory.getbasetemp()), module_cache_dir
+    assert ("attnlock-test-cache-" in str(module_cache_dir)
+            or module_cache_dir.is_relative_to(tmp_path_factory.getbasetemp())), module_cache_dir
 
 
 def test_a_cached_entry_whose_source_was_removed_is_no_problem(cache: Path, tmp_path: Path) -> None:
