@@ -314,8 +314,11 @@ def test_wheel_ships_data_and_loads_it(tmp_path: Path) -> None:
     out = tmp_path / "dist"
     env = dict(os.environ)
     env.pop("ATTNLOCK_DATA_DIR", None)
+    scratch = tmp_path / "tmp"  # the build's temporary files: the compiled entries' directory is removed
+    scratch.mkdir()
     subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
-                   check=True, capture_output=True, env=env, timeout=300)
+                   check=True, capture_output=True, env={**env, "TMPDIR": str(scratch)}, timeout=300)
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("attnlock-compiled-")] == []
     (wheel,) = out.glob("attnlock-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())

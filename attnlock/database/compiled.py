@@ -6,7 +6,8 @@ entry holds the parsed file as :mod:`marshal` data (built-in, no code runs on lo
 strings stored once), behind a small header that says what it was made from.
 
 Where entries are
-  * shipped: ``<data>/.compiled/`` inside the wheel, made by ``attnlock db compile`` at build time;
+  * shipped: ``<data>/.compiled/`` inside the wheel, made by the build hook (``hatch_build.py``
+    calls :func:`compile_into`);
   * made on first use: ``<cache>/db/<key>/`` under :func:`cache_dir`, written atomically, one
     directory per data root (the key hashes its real path), the oldest dropped beyond a bound.
 Read lazily: a command opens the entries of the files it reads, nothing else.
@@ -44,6 +45,7 @@ MAX_ROOTS = 16  # cache directories kept, one per data root
 _RUNTIME = "%d.%d/%d" % (*sys.version_info[:2], marshal.version)
 
 Parse = Callable[[bytes], Any]
+Shape = Callable[[Any], bool]  # whether a loaded payload has the form its parser returns
 
 
 def cache_dir() -> Path | None:
@@ -78,25 +80,26 @@ class Header:
 # ------------------------------------------------------------------ reading
 
 
-def read(root: Path, rel: str, parse: Parse) -> Any:
+def read(root: Path, rel: str, parse: Parse, shape: Shape | None = None) -> Any:
     """The parsed content of ``root/rel``, from its compiled entry when that is fresh.
 
     Raises what opening the source raises (FileNotFoundError when it is absent) and what
-    ``parse`` raises on a bad source; a bad entry is only ever a miss.
+    ``parse`` raises on a bad source; a bad entry is only ever a miss, and so is one whose
+    payload ``shape`` refuses (its callers then never see a form ``parse`` does not return).
     """
     source = root / rel
     st = os.stat(source)
     root_key = _root_text(root)
     entry = _cache_entry(root_key, rel)
     if entry is not None:
-        found = _load(entry, source, root_key, rel, st, shipped=False)
+        found = _load(entry, source, root_key, rel, st, shipped=False, shape=shape)
         if found is not None:
             if found.checked and time.time_ns() - RACY_NS > st.st_mtime_ns:
                 # Checked by content because the entry was made within the timestamp granularity
                 # of the source's last change: stamped again now, the next run needs only the stat.
                 _write_blob(entry, _stamp(found.header, root_key, st), found.body)
             return found.data
-    found = _load(root / SHIPPED_DIR / _entry_name(rel), source, root_key, rel, st, shipped=True)
+    found = _load(root / SHIPPED_DIR / _entry_name(rel), source, root_key, rel, st, shipped=True, shape=shape)
     if found is not None:
         if entry is not None:
             _write_blob(entry, _stamp(found.header, root_key, st), found.body)
@@ -121,7 +124,7 @@ class _Found:
 
 
 def _load(path: Path, source: Path, root_key: str, rel: str, st: os.stat_result, *,
-          shipped: bool) -> _Found | None:
+          shipped: bool, shape: Shape | None = None) -> _Found | None:
     try:
         with open(path, "rb") as fh:
             blob = fh.read()
@@ -139,7 +142,11 @@ def _load(path: Path, source: Path, root_key: str, rel: str, st: os.stat_result,
             return None
         body = blob[len(MAGIC) + 4 + _header_len(blob):]
         data = marshal.loads(body)
-        return _Found(header, _untag(data) if header.tagged else data, body, not fresh)
+        if header.tagged:
+            data = _untag(data)
+        if shape is not None and not shape(data):
+            return None
+        return _Found(header, data, body, not fresh)
     except (ValueError, EOFError, TypeError, IndexError, KeyError, OverflowError, RecursionError):
         return None
 
@@ -229,7 +236,7 @@ def _write_bytes(entry: Path, blob: bytes) -> None:
 
 def compile_into(root: Path, out: Path, parsers: Mapping[str, Parse]) -> list[str]:
     """Write a shipped entry into ``out`` for every file under ``root`` whose suffix has a parser
-    (``db compile``, run when the wheel is built); returns the relative paths compiled."""
+    (run by ``hatch_build.py`` when the wheel is built); returns the relative paths compiled."""
     from attnlock.atomic import write_bytes_atomic
 
     done = []
@@ -246,11 +253,14 @@ def compile_into(root: Path, out: Path, parsers: Mapping[str, Parse]) -> list[st
     return done
 
 
-def audit(root: Path, parsers: Mapping[str, Parse]) -> list[tuple[str, str]]:
+def audit(root: Path, parsers: Mapping[str, Parse],
+          shapes: Mapping[str, Shape] | None = None) -> list[tuple[str, str]]:
     """``db validate``'s look at the compiled entries of ``root`` (cached and shipped): (entry path,
     problem) for each entry that would be used but does not hold what parsing its source gives
     (a source edited without changing its size and mtime), and for each shipped entry that no
-    longer matches its source (rebuild the wheel).  Unreadable cached entries are only misses."""
+    longer matches its source (rebuild the wheel).  Unreadable cached entries, and those of removed
+    sources, are only misses, and so are shipped ones made by another Python (a pure wheel installs
+    on any: its cache takes over)."""
     out: list[tuple[str, str]] = []
     root_key = _root_text(root)
     probe = _cache_entry(root_key, "-")
@@ -265,26 +275,38 @@ def audit(root: Path, parsers: Mapping[str, Parse]) -> list[tuple[str, str]]:
             except (OSError, ValueError, EOFError, TypeError, IndexError, OverflowError):
                 header = None
             if header is None or header.runtime != _RUNTIME:
-                if shipped:
-                    out.append((str(entry), "not a compiled entry this Python reads (it is ignored; rebuild it)"))
+                if shipped and header is None:
+                    why = "not a compiled entry this attnlock reads (it is ignored; rebuild the wheel or delete it)"
+                    out.append((str(entry), why))
                 continue
             source = root / header.rel
             parse = parsers.get(source.suffix)
             try:
                 st = os.stat(source)
-            except OSError:
-                out.append((str(entry), f"its source {header.rel} is gone (delete the entry)"))
+            except OSError:  # a cached entry of a removed file is never read (its source is absent)
+                if shipped:
+                    out.append((str(entry), f"its source {header.rel} is gone (delete the entry)"))
                 continue
-            found = _load(entry, source, root_key, header.rel, st, shipped=shipped)
+            found = _load(entry, source, root_key, header.rel, st, shipped=shipped,
+                          shape=(shapes or {}).get(source.suffix))
             if found is None:
                 if shipped:
                     out.append((str(entry), f"does not match {header.rel} (it is ignored; rebuild the wheel or "
                                             "delete the directory)"))
                 continue
-            if parse is not None and found.data != parse(source.read_bytes()):
+            if parse is not None and not _parses_to(parse, source, found.data):
                 out.append((str(entry), f"holds other content than {header.rel} although its stamp matches "
                                         "(the file was edited keeping its size and mtime): delete the entry"))
     return out
+
+
+def _parses_to(parse: Parse, source: Path, data: Any) -> bool:
+    """Whether ``source`` parses to ``data`` (a source that no longer parses does not: the data
+    checks name its error)."""
+    try:
+        return bool(parse(source.read_bytes()) == data)
+    except (OSError, ValueError):
+        return False
 
 
 def _sources(root: Path, parsers: Mapping[str, Parse]) -> Iterator[str]:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, canonical
 
@@ -61,15 +61,31 @@ class FileInfo:
         return triple is not None and _triple_runs(triple, platform, python)
 
 
+# packaging.utils' checks of a wheel name's project and build parts (PEP 427), without importing it.
+_WHEEL_PROJECT = re.compile(r"^[\w._]+\Z")
+_WHEEL_BUILD = re.compile(r"(\d+)(.*)\Z")
+
+
+@functools.lru_cache(maxsize=16384)
 def _tag_triple(filename: str) -> tuple[str, str, str] | None:
     """A wheel file name's compressed tag set (python, abi, platform); None for an sdist or a name
-    without the five or six parts a wheel's has."""
+    ``packaging.utils.parse_wheel_filename`` rejects (as installers do: such a file is no wheel)."""
     if not filename.endswith(".whl"):
         return None
     parts = filename[:-4].split("-")
-    if len(parts) not in (5, 6) or not all(parts):
+    if len(parts) not in (5, 6) or "__" in parts[0] or _WHEEL_PROJECT.match(parts[0]) is None:
         return None
-    return parts[-3], parts[-2], parts[-1]
+    if len(parts) == 6 and _WHEEL_BUILD.match(parts[2]) is None:
+        return None
+    python, abi, platform = parts[-3:]
+    if any("" in part.split(".") for part in (python, abi, platform)) or not all(
+            i.isidentifier() for i in python.split(".")):
+        return None
+    try:
+        Version(parts[1])
+    except InvalidVersion:
+        return None
+    return python, abi, platform
 
 
 @functools.lru_cache(maxsize=4096)
@@ -165,6 +181,13 @@ def _screen_line(text: str) -> tuple[str | None, str | None, bool]:
     return (canonical(m.group(1)) if m else None, extra, whole)
 
 
+# How Requires-Dist strings are indexed (_REQ_NAME, _extra_required, _screen_line, requires_dist_index).
+# Compiled entries store the index while their stamp covers only the data file, so a change to that
+# code must bump this: entries made by other code are then misses (tests/test_compiled_robust.py
+# pins it to the code's digest).
+INDEX_VERSION = 1
+
+
 def requires_dist_index(lines: Sequence[str]) -> dict[str, tuple[tuple[int, str | None, bool], ...]]:
     """Requires-Dist strings by leading (canonical) name: (position, the extra the marker requires,
     whether that is the whole marker), as :func:`_screen_line` reads them."""
@@ -214,10 +237,13 @@ class MetadataRecord:
         found = memo.get(key)
         if found is None:
             index = self.index if self.index is not None else self._own_index
+            # The index holds canonical extras; markers compare them canonically (marker_holds),
+            # and with none asked ``extra == ""`` holds.
+            asked = None if extras is None else frozenset(canonical(e) for e in extras) | {""}
             picked: list[tuple[int, str]] = []
             for name in index.keys() & names:
                 for i, extra, _whole in index[name]:
-                    if extra is None or extras is None or extra in extras:
+                    if extra is None or asked is None or extra in asked:
                         picked.append((i, name))
             picked.sort()
             found = memo[key] = tuple((name, self.requires_dist[i]) for i, name in picked)

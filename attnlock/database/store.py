@@ -15,6 +15,7 @@ from packaging.version import InvalidVersion, Version
 
 from attnlock.errors import DataError, UsageError
 from attnlock.database.records import (
+    INDEX_VERSION,
     FileInfo,
     FlashAttnWheel,
     Gpu,
@@ -81,7 +82,8 @@ class Database:
         if key not in self._derived:
             path = self._derived_path(key)
             try:
-                doc, self._indexes[key] = compiled.read(self.root, f"derived/{key}.json", parse_derived)
+                doc, self._indexes[key], _version = compiled.read(self.root, f"derived/{key}.json",
+                                                                  parse_derived, _derived_shape)
                 self._derived[key] = doc
             except FileNotFoundError:
                 self._derived[key] = None
@@ -94,7 +96,7 @@ class Database:
         if stem not in self._curated:
             path = self.root / "curated" / f"{stem}.toml"
             try:
-                self._curated[stem] = compiled.read(self.root, f"curated/{stem}.toml", parse_toml)
+                self._curated[stem] = compiled.read(self.root, f"curated/{stem}.toml", parse_toml, _curated_shape)
             except FileNotFoundError:
                 self._curated[stem] = None
             except (OSError, ValueError) as exc:  # ValueError: TOMLDecodeError, UnicodeDecodeError
@@ -325,22 +327,26 @@ class Database:
 # ------------------------------------------------------------------ helpers
 
 
-def parse_derived(raw: bytes) -> tuple[Any, dict[str, list[Any]]]:
-    """A derived file's JSON, and per release the index of each METADATA record's Requires-Dist
-    (:func:`~attnlock.database.records.requires_dist_index`): what the compiled entry stores, so a
-    resolution reads the handful of strings that apply instead of screening every one."""
+def parse_derived(raw: bytes) -> tuple[dict[str, Any], dict[str, list[Any]], int]:
+    """A derived file's JSON, per release the index of each METADATA record's Requires-Dist
+    (:func:`~attnlock.database.records.requires_dist_index`) and the version of the code that made
+    it (INDEX_VERSION): what the compiled entry stores, so a resolution reads the handful of strings
+    that apply instead of screening every one."""
     import json
 
     doc = json.loads(raw)
+    if not isinstance(doc, dict):
+        # a ValueError, as JSONDecodeError is: bad data, which derived_raw reports as a DataError
+        raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")  # noqa: TRY004
     indexes: dict[str, list[Any]] = {}
-    releases = doc.get("releases") if isinstance(doc, dict) else None
+    releases = doc.get("releases")
     if isinstance(releases, dict):
         for vtext, rel in releases.items():
             meta = rel.get("metadata") if isinstance(rel, dict) else None
             if isinstance(meta, list):
                 indexes[vtext] = [requires_dist_index(m["requires_dist"])
                                   if isinstance(m, dict) and _strings(m.get("requires_dist")) else None for m in meta]
-    return doc, indexes
+    return doc, indexes, INDEX_VERSION
 
 
 def _strings(value: object) -> bool:
@@ -357,7 +363,19 @@ def parse_toml(raw: bytes) -> dict[str, Any]:
     return data
 
 
+def _derived_shape(value: object) -> bool:
+    """(doc, indexes, INDEX_VERSION): an entry indexed by other code is a miss."""
+    return (isinstance(value, tuple) and len(value) == 3 and isinstance(value[0], dict)
+            and isinstance(value[1], dict) and value[2] == INDEX_VERSION)
+
+
+def _curated_shape(value: object) -> bool:
+    return isinstance(value, dict)
+
+
 PARSERS = {".json": parse_derived, ".toml": parse_toml}
+# What a compiled entry's payload must look like to be used (compiled.read): what the parser returns.
+SHAPES = {".json": _derived_shape, ".toml": _curated_shape}
 
 
 def _norm_gpu(text: str) -> str:
@@ -407,8 +425,8 @@ def _find_by_spec(records: list[dict[str, Any]], key: str, version: Version) -> 
     return None
 
 
-def _hashable(value: object) -> object:
-    return tuple(value) if isinstance(value, list) else value  # a list never equals a combination's value
+def _scan(combo: Mapping[str, object], rules: list[dict[str, Any]]) -> bool:
+    return any(all(combo.get(k) == v for k, v in e.items()) for e in rules)
 
 
 def _expand_flash_attn(rec: Mapping[str, Any], version: Version, package: str) -> Iterator[FlashAttnWheel]:
@@ -417,11 +435,16 @@ def _expand_flash_attn(rec: Mapping[str, Any], version: Version, package: str) -
         return
     # The excluded combinations, grouped by the keys they name: a combination is excluded when its
     # values on some group's keys are one of that group's (a set look-up, not a scan of every rule).
+    # A rule or combination holding a list or table (malformed data) is compared as before, by ==.
+    rules = [e for e in rec.get("exclude", []) if isinstance(e, dict)]
     excluded: dict[tuple[str, ...], set[tuple[object, ...]]] = {}
-    for e in rec.get("exclude", []):
-        if isinstance(e, dict):
-            keys = tuple(sorted(e))
-            excluded.setdefault(keys, set()).add(tuple(_hashable(e[k]) for k in keys))
+    scanned: list[dict[str, Any]] = []
+    for e in rules:
+        keys = tuple(sorted(e))
+        try:
+            excluded.setdefault(keys, set()).add(tuple(e[k] for k in keys))
+        except TypeError:
+            scanned.append(e)
     platforms = rec.get("platforms", ["linux-x86_64"])
     for torch in rec.get("torch", []):
         for cuda in rec.get("cuda", []):
@@ -429,7 +452,11 @@ def _expand_flash_attn(rec: Mapping[str, Any], version: Version, package: str) -
                 for py in rec.get("python", []):
                     for plat in platforms:
                         combo = {"torch": torch, "cuda": cuda, "cxx11abi": abi, "python": py, "platform": plat}
-                        if any(tuple(combo.get(k) for k in keys) in values for keys, values in excluded.items()):
+                        try:
+                            hit = any(tuple(combo.get(k) for k in keys) in values for keys, values in excluded.items())
+                        except TypeError:
+                            hit = _scan(combo, rules)
+                        if hit or (scanned and _scan(combo, scanned)):
                             continue
                         cuda_s = str(cuda)
                         url = template.format(

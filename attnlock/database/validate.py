@@ -60,9 +60,9 @@ def validate(db: Database) -> list[Problem]:
     for path in sorted((root / "derived").glob("*.json")):
         problems.extend(_check_derived(path, _rel(path, root)))
     from attnlock.database.compiled import audit
-    from attnlock.database.store import PARSERS
+    from attnlock.database.store import PARSERS, SHAPES
 
-    for entry, message in audit(root, PARSERS):
+    for entry, message in audit(root, PARSERS, SHAPES):
         problems.append(Problem(entry, "compiled", message))
     if not any(p.key == "-" for p in problems):
         # The compatibility model's strict constructors: a record it cannot load is a problem here.
