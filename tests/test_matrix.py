@@ -17,7 +17,7 @@ from attnlock.database import load
 from attnlock.database.store import Database
 from attnlock.matrix import table
 from attnlock.matrix.page import View, matrix_of
-from attnlock.matrix.text import cell_text, render_markdown, render_text
+from attnlock.matrix.text import LEGEND_ITEMS, cell_text, render_markdown, render_text
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = ("ATTNLOCK_TORCH", "ATTNLOCK_CUDA", "ATTNLOCK_PYTHON", "ATTNLOCK_PLATFORM", "ATTNLOCK_GPU",
@@ -143,6 +143,8 @@ def test_text_fits_the_terminal(db: Database, width: int) -> None:
     text = render_text(matrix_of(db, View("linux-x86_64", "3.12")), width)
     assert max(len(line) for line in text.splitlines()) <= width
     assert "2.6.0 (cu124)" in text and "0.0.29.post3 =" in text
+    for item in LEGEND_ITEMS:  # each item whole on one line ("m measured" / "window" read as two)
+        assert any(item in line for line in text.splitlines()), item
 
 
 def test_json_text_and_markdown_are_the_same_data(db: Database, capsys: pytest.CaptureFixture[str]) -> None:
