@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shlex
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -161,6 +162,15 @@ def test_json_text_and_markdown_are_the_same_data(db: Database, capsys: pytest.C
     md = render_markdown(m)
     assert "| torch build | xformers | flash-attn | triton |" in md
     assert "[2.7.4.post1](https://github.com/Dao-AILab/flash-attention/releases/download/" in md
+
+
+def test_markdown_links_are_single_urls(capsys: pytest.CaptureFixture[str]) -> None:
+    # xformers 0.0.35's window has three references (two URLs and a fixture path): one link, the first URL
+    assert main(["db", "matrix", "--torch", ">=2.13", "--gpu", "H100", "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    targets = re.findall(r"\]\(([^)]*)\)", md)
+    assert targets and all(t.startswith("https://") and " " not in t for t in targets), targets[:3]
+    assert "[0.0.35](https://github.com/facebookresearch/xformers/blob/main/CHANGELOG.md)" in md
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -62,7 +62,9 @@ def render_markdown(m: Matrix) -> str:
             if c.newest is None:
                 cells.append(cell_text(c))
                 continue
-            text = f"[{c.newest}]({c.source})" if c.source and c.source.startswith("http") else c.newest
+            # a source may be several references, space-separated: the link is the first web one
+            url = next((ref for ref in (c.source or "").split() if ref.startswith("http")), None)
+            text = f"[{c.newest}]({url})" if url else c.newest
             extra = f" ({c.range})" if c.range != c.newest else ""
             cells.append(f"{text} {cell_text(c).split(' ', 1)[1]}{extra}")
         lines.append(f"| {_row_label(r)} | " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
