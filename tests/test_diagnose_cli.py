@@ -42,6 +42,20 @@ def test_json_shape_matches_the_cli_contract(capsys: pytest.CaptureFixture[str])
     assert "PyTorch 2.2.0+cu121" in d["evidence"]
 
 
+@pytest.mark.parametrize("line", [
+    "xFormers was built for: PyTorch 2.2.1+cu121 (you have 2.3.0+cu121)",
+    # retyped without the colon, as it is quoted in issues and chat: still the same failure
+    "xFormers was built for PyTorch 2.2.1+cu121 (you have 2.3.0+cu121)",
+])
+def test_xformers_built_for_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str) -> None:
+    log = tmp_path / "pasted.log"
+    log.write_text(line + "\n")
+    assert main(["diagnose", str(log), "--json"]) == 0
+    (d,) = json.loads(capsys.readouterr().out)["diagnoses"]
+    assert d["id"] == "xformers-built-for-other-torch"
+    assert "2.2.1+cu121" in d["cause"] and "2.3.0+cu121" in d["cause"]
+
+
 def test_stdin_is_read_with_dash() -> None:
     log = (LOGS / "flash-attn-needs-ampere.log").read_bytes()
     proc = _run("-", "--gpu", "T4", "--json", stdin=log)

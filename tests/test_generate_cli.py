@@ -123,6 +123,14 @@ def test_invalid_pyproject_is_never_touched(tmp_path: Path, capsys: pytest.Captu
     assert path.read_bytes() == before
 
 
+def test_missing_pyproject_is_an_input_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "absent" / "pyproject.toml"
+    code, out, err = run(capsys, "--torch", "2.3.1", *TARGET, "--with", "torch", "--pyproject", str(path))
+    assert code == 1 and out == "", err
+    assert f"{path}: no such file" in err and "--format uv" in err and "internal error" not in err
+    assert not path.parent.exists()
+
+
 @pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root ignores file permissions")
 def test_read_only_pyproject_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "pyproject.toml"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shlex
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -17,7 +18,7 @@ from attnlock.database import load
 from attnlock.database.store import Database
 from attnlock.matrix import table
 from attnlock.matrix.page import View, matrix_of
-from attnlock.matrix.text import cell_text, render_markdown, render_text
+from attnlock.matrix.text import LEGEND_ITEMS, cell_text, render_markdown, render_text
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = ("ATTNLOCK_TORCH", "ATTNLOCK_CUDA", "ATTNLOCK_PYTHON", "ATTNLOCK_PLATFORM", "ATTNLOCK_GPU",
@@ -143,6 +144,8 @@ def test_text_fits_the_terminal(db: Database, width: int) -> None:
     text = render_text(matrix_of(db, View("linux-x86_64", "3.12")), width)
     assert max(len(line) for line in text.splitlines()) <= width
     assert "2.6.0 (cu124)" in text and "0.0.29.post3 =" in text
+    for item in LEGEND_ITEMS:  # each item whole on one line ("m measured" / "window" read as two)
+        assert any(item in line for line in text.splitlines()), item
 
 
 def test_json_text_and_markdown_are_the_same_data(db: Database, capsys: pytest.CaptureFixture[str]) -> None:
@@ -159,6 +162,15 @@ def test_json_text_and_markdown_are_the_same_data(db: Database, capsys: pytest.C
     md = render_markdown(m)
     assert "| torch build | xformers | flash-attn | triton |" in md
     assert "[2.7.4.post1](https://github.com/Dao-AILab/flash-attention/releases/download/" in md
+
+
+def test_markdown_links_are_single_urls(capsys: pytest.CaptureFixture[str]) -> None:
+    # xformers 0.0.35's window has three references (two URLs and a fixture path): one link, the first URL
+    assert main(["db", "matrix", "--torch", ">=2.13", "--gpu", "H100", "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    targets = re.findall(r"\]\(([^)]*)\)", md)
+    assert targets and all(t.startswith("https://") and " " not in t for t in targets), targets[:3]
+    assert "[0.0.35](https://github.com/facebookresearch/xformers/blob/main/CHANGELOG.md)" in md
 
 
 @pytest.mark.parametrize(("argv", "message"), [

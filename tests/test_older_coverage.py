@@ -198,3 +198,15 @@ def test_bitsandbytes_cuda_records_match_the_wheels_file_lists(record: dict[str,
     for variant in record["torch_variant"]:
         assert all(variant not in linux(r) for r in inside), [(str(r.version), linux(r)) for r in inside]
         assert variant in linux(after[0]), (str(after[0].version), linux(after[0]))
+
+
+@pytest.mark.parametrize(("package", "version"), [
+    ("torch", "9.9.9"),  # only open-ended known-bad ranges (torch>=2.7.0) contain it
+    ("vllm", "9.9.9"),  # an engine: its coupling and an "unknown" wheel build are no release either
+    ("xformers", "0.0.999"),
+])
+def test_db_show_refuses_a_version_that_does_not_exist(capsys: pytest.CaptureFixture[str], package: str,
+                                                       version: str) -> None:
+    code, out, err = run(capsys, "db", "show", package, version)
+    assert code == 2, out[:500]
+    assert f"{package} {version} is not in the database" in err and "newest known:" in err

@@ -342,7 +342,10 @@ class RequirementsReader:
             if problem is not None:
                 if self._echo:
                     doc.findings.append(Finding("AL004", path, line, col, f"included file {target} {problem} "
-                                                f"(looked for {inc})", fix=f"{opt} {os.path.relpath(inc)}"))
+                                                f"(looked for {inc})",
+                                                fix=(f"create {os.path.relpath(inc)}, or correct or remove this {opt} line"
+                                                     if problem == "not found" else
+                                                     f"point {opt} at a regular file, or remove the line")))
                 else:
                     doc.findings.append(Finding("AL004", path, line, col, f"included file {problem} ({HIDDEN})",
                                                 fix="fix or remove the include"))

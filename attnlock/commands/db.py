@@ -95,7 +95,9 @@ def _show(args: argparse.Namespace) -> int:
         raise UsageError(f"the database knows nothing about {args.name!r}", hint=f"known: {known}")
     if version is not None:
         rel = db.release(name, version)
-        if rel is None and not extra:
+        # an older release the default index no longer serves is an answer; a version past the newest is not
+        older = bool(releases) and version <= releases[-1].version and "default_index" in extra
+        if rel is None and not (older or _about_this_version(extra)):
             near = ", ".join(str(r.version) for r in releases[-8:])
             raise UsageError(f"{name} {version} is not in the database", hint=f"newest known: {near}")
         doc = _release_doc(db, rel) if rel is not None else {"package": name, "version": str(version)}
@@ -172,6 +174,17 @@ def _release_doc(db: Any, rel: Any) -> dict[str, Any]:
                      for m in rel.metadata],
         "build_info": dict(rel.build_info),
     }
+
+
+# Facts that hold for a range of versions: they say nothing about whether this version exists.
+_RANGE_FACTS = frozenset({"known_bad", "end_of_life", "default_index", "torch_coupling"})
+
+
+def _about_this_version(extra: dict[str, Any]) -> bool:
+    """Whether the curated facts name this very version (a release known only from curated data, e.g.
+    a flash-attn wheel on GitHub), not only ranges that happen to contain it (``torch 9.9.9``)."""
+    return any(key not in _RANGE_FACTS and not (key == "wheel_build" and isinstance(value, str))
+               for key, value in extra.items())
 
 
 def _curated_for(db: Any, name: str, version: Version | None) -> dict[str, Any]:

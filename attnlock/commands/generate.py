@@ -178,7 +178,12 @@ def run(args: argparse.Namespace) -> int:
         from attnlock.atomic import read_regular_bytes
 
         # A regular file only, bounded: a FIFO or /dev/zero is refused, never read until memory runs out.
-        raw = read_regular_bytes(path, limit=8 * 2**20)
+        try:
+            raw = read_regular_bytes(path, limit=8 * 2**20)
+        except FileNotFoundError:
+            raise InputError("no such file; nothing was written", path=str(path),
+                             hint="--pyproject updates an existing pyproject.toml (create one with `uv init`), "
+                                  "or print the uv settings with --format uv") from None
         try:
             original = raw.decode("utf-8")
         except UnicodeDecodeError as exc:

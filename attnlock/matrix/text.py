@@ -6,9 +6,10 @@ from attnlock.matrix.table import Cell, Matrix, Row
 
 #: One letter per way a pairing is known (the legend spells them out).
 MARKS = {"exact": "=", "window": "~", "measured": "m", "declared": "d", "unknown": "?", "none": ""}
-LEGEND = ("= exact (built for / pinned to that torch)   ~ ABI window (data/curated/abi.toml)   "
-          "m measured window   d declared by Requires-Dist only   ? unknown (no torch requirement recorded)   "
-          "! a known-bad record takes releases out   x the GPU cannot run it   - nothing pairs")
+LEGEND_ITEMS = ("= exact (built for / pinned to that torch)", "~ ABI window (data/curated/abi.toml)",
+                "m measured window", "d declared by Requires-Dist only", "? unknown (no torch requirement recorded)",
+                "! a known-bad record takes releases out", "x the GPU cannot run it", "- nothing pairs")
+LEGEND = "   ".join(LEGEND_ITEMS)
 _MIN_WIDTH, _MAX_WIDTH = 80, 160
 
 
@@ -43,7 +44,7 @@ def render_text(m: Matrix, width: int = 100) -> str:
             texts = [_row_label(r).ljust(first)] + [cell_text(r.cells[i]).ljust(widths[m.packages[i]]) for i in g]
             out.append("  ".join(texts).rstrip())
         out.append("")
-    out += _wrap(LEGEND, width) + [""]
+    out += _legend(width) + [""]
     notes = _notes(m)
     if notes:
         out.append("notes:")
@@ -61,7 +62,9 @@ def render_markdown(m: Matrix) -> str:
             if c.newest is None:
                 cells.append(cell_text(c))
                 continue
-            text = f"[{c.newest}]({c.source})" if c.source and c.source.startswith("http") else c.newest
+            # a source may be several references, space-separated: the link is the first web one
+            url = next((ref for ref in (c.source or "").split() if ref.startswith("http")), None)
+            text = f"[{c.newest}]({url})" if url else c.newest
             extra = f" ({c.range})" if c.range != c.newest else ""
             cells.append(f"{text} {cell_text(c).split(' ', 1)[1]}{extra}")
         lines.append(f"| {_row_label(r)} | " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
@@ -100,6 +103,16 @@ def _notes(m: Matrix) -> list[str]:
 def _builds(builds: list[str]) -> str:
     names = list(dict.fromkeys(b.removeprefix("torch ") for b in builds))
     return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def _legend(width: int) -> list[str]:
+    """The legend, its items packed into lines no wider than ``width`` and never split across two."""
+    lines = [""]
+    for item in LEGEND_ITEMS:
+        if lines[-1] and len(lines[-1]) + 3 + len(item) > width:
+            lines.append("")
+        lines[-1] += ("   " if lines[-1] else "") + item
+    return lines
 
 
 def _wrap(text: str, width: int, first: str = "", rest: str = "") -> list[str]:

@@ -149,7 +149,7 @@ def _judge(iset: InstallSet, env: Env, target: Target, db: Database,
     else:
         fix = kb.fix or "change the ranges: no plan inside them avoids this combination"
         lead = "the only releases this file allows"
-    return [_finding("AL111", at, f"{lead} ({_words(t)}) is the known-bad "
+    return [_finding("AL111", at, f"{lead} ({_words(t)}) are the known-bad "
                      f"combination {kb.id} ({picked}): {kb.reason}" + (f" [{kb.evidence}]" if kb.evidence else ""),
                      list(kb.packages), fix)], {kb.id}
 
