@@ -33,6 +33,7 @@ class Engine:
     exact_since: Version | None
     other_builds: str
     source: str
+    binaries: str | None = None  # "cuda": its default-index wheels carry CUDA kernels (no CPU torch build serves them)
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,11 @@ def _engine(rec: Mapping[str, Any]) -> Engine:
         exact_since = Version(str(since)) if since is not None else None
     except InvalidVersion:
         raise RecordError("exact_since", f"malformed version {since!r}") from None
+    binaries = rec.get("binaries")
+    if binaries is not None and binaries != "cuda":
+        raise RecordError("binaries", f"{binaries!r} is not 'cuda' (leave it out when unknown)")
     return Engine(canonical(_text(rec, "package")), coupling, exact_since,
-                  str(rec.get("other_builds") or "unknown"), source_text(rec))
+                  str(rec.get("other_builds") or "unknown"), source_text(rec), binaries)
 
 
 def _wheel_build(rec: Mapping[str, Any]) -> WheelBuild:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import marshal
 import os
-import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -42,7 +41,10 @@ MAGIC = b"ATTNLOCK-DB\x00"
 SHIPPED_DIR = ".compiled"
 RACY_NS = 2_000_000_000  # FAT's 2 s granularity bounds every filesystem's
 MAX_ROOTS = 16  # cache directories kept, one per data root
-_RUNTIME = "%d.%d/%d" % (*sys.version_info[:2], marshal.version)
+# What decides whether an entry reads back: the marshal format (plain data — dicts, lists, tuples,
+# strings, numbers — reads the same on every Python that writes this version), so a wheel built on
+# one Python serves every Python that installs it.
+_RUNTIME = "marshal/%d" % marshal.version
 
 Parse = Callable[[bytes], Any]
 Shape = Callable[[Any], bool]  # whether a loaded payload has the form its parser returns
@@ -259,8 +261,8 @@ def audit(root: Path, parsers: Mapping[str, Parse],
     problem) for each entry that would be used but does not hold what parsing its source gives
     (a source edited without changing its size and mtime), and for each shipped entry that no
     longer matches its source (rebuild the wheel).  Unreadable cached entries, and those of removed
-    sources, are only misses, and so are shipped ones made by another Python (a pure wheel installs
-    on any: its cache takes over)."""
+    sources, are only misses, and so are shipped ones of another marshal format (a Python whose
+    marshal differs from the builder's: its cache takes over)."""
     out: list[tuple[str, str]] = []
     root_key = _root_text(root)
     probe = _cache_entry(root_key, "-")

@@ -59,6 +59,8 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
             continue
         if not self._release_ok(rel, need_wheel=not may_build):
             continue
+        if not _cuda_binaries_fit(self, rel):
+            continue
         if name == "jax" and "jaxlib" in self.known() and not any(
                 d.name == "jaxlib" for d in self._deps(rel, extras, parent="")):
             # jax runs on jaxlib; releases that reach it only through an extra (0.4.21's [cpu])
@@ -82,6 +84,23 @@ def generic_candidates(self: CandidateSource, name: str, extras: frozenset[str])
             requires_dist=rel.metadata[0].requires_dist if sdist and rel.metadata else (),
         ))
     return out + silent
+
+
+def _cuda_binaries_fit(self: CandidateSource, rel: Release) -> bool:
+    """An engine whose default-index wheels carry CUDA kernels (``engines.toml`` ``binaries = "cuda"``:
+    vllm) fits no target whose torch is a CPU, ROCm or XPU build."""
+    cuda = self.target.cuda
+    if cuda is None or cuda.is_cuda:
+        return True
+    engine = model_for(self.db).engine(rel.package)
+    if engine is None or engine.binaries != "cuda":
+        return True
+    desc = f"{rel.package} {rel.version}"
+    self.reject(rel.package, desc, "cuda",
+                f"{desc}'s wheels carry CUDA kernels (data/curated/engines.toml: {engine.source.split()[0]}); "
+                f"the target is a {cuda.label} torch build: plan it for an NVIDIA GPU (--gpu, --cuda) or build "
+                f"{rel.package} from source for {cuda.label}")
+    return False
 
 
 def _is_engine(self: CandidateSource, package: str) -> bool:
