@@ -16,7 +16,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from attnlock.errors import NoPlanError
-from attnlock.model import Exclusion
+from attnlock.model import Exclusion, PythonVersion, Target
 from attnlock.resolver.candidates import Candidate, CandidateSource
 from attnlock.resolver.run import Impossible, run
 from attnlock.resolver.requirement import Req
@@ -352,7 +352,12 @@ def _nearest(session: _Session, roots: Sequence[Req], avoid: str | None = None) 
     """Relax the target one field at a time (then drop a package); the first plan found, in words."""
 
     t = session.target
-    trials = []
+    trials: list[tuple[str, Target, Sequence[Req]]] = []
+    py = t.python
+    if py is not None and t.torch is not None:
+        # The user's torch is what a plan keeps: another Python that serves it comes first, named.
+        minors = sorted((m for m in range(8, 15) if m != py.minor), key=lambda m: (abs(m - py.minor), -m))
+        trials.extend((f"with --python 3.{m}", replace(t, python=PythonVersion(3, m)), roots) for m in minors)
     if t.torch is not None:
         trials.append(("without the torch range", replace(t, torch=None), roots))
     if t.cuda is not None:
