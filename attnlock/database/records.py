@@ -81,11 +81,19 @@ def _tag_triple(filename: str) -> tuple[str, str, str] | None:
     if any("" in part.split(".") for part in (python, abi, platform)) or not all(
             i.isidentifier() for i in python.split(".")):
         return None
-    try:
-        Version(parts[1])
-    except InvalidVersion:
+    if not _valid_version(parts[1]):
         return None
     return python, abi, platform
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_version(text: str) -> bool:
+    """Whether ``text`` is a PEP 440 version (a release's files share theirs: parsed once)."""
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=4096)

@@ -170,23 +170,15 @@ class CandidateSource:
                 dkey = (dep.key, depth)
                 if dkey not in met:
                     met[dkey] = True  # a cycle is optimistic
-                    met[dkey] = any(dep.satisfied_by(c) for c in self._viable_list(dep.name, dep.extras, depth - 1))
+                    # Some build meets the edge and is itself viable one level down: checked build by
+                    # build, newest first, stopping at the first (most edges are met by the newest).
+                    met[dkey] = any(dep.satisfied_by(c) and (depth < 1 or self._viable(c, depth - 1))
+                                    for c in self.candidates(dep.name, dep.extras))
                 if not met[dkey]:
                     ok = False
                     break
             memo[key] = ok
         return memo[key]
-
-    def _viable_list(self, name: str, extras: frozenset[str], depth: int) -> list[Candidate]:
-        """The candidates of ``name`` viable to ``depth`` (every candidate when depth < 0), cached."""
-        if depth < 0:
-            return self.candidates(name, extras)
-        lists: dict[tuple[str, frozenset[str], int], list[Candidate]] = self.__dict__.setdefault("_vlists", {})
-        key = (name, extras, depth)
-        if key not in lists:
-            lists[key] = []  # a cycle sees no candidates yet: pessimistic only within the cycle
-            lists[key] = [c for c in self.candidates(name, extras) if self._viable(c, depth)]
-        return lists[key]
 
     def reject(self, package: str, build: str, filter_: str, message: str) -> None:
         seen: set[tuple[str, str, str]] = self.__dict__.setdefault("_rejected", set())
