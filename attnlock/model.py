@@ -210,6 +210,17 @@ def parse_specifier(text: str, *, what: str = "version range") -> SpecifierSet:
         raise UsageError(f"malformed {what} {text!r}", hint="write e.g. '>=2.4,<2.6' or '==2.3.1'") from None
 
 
+def exact_version(spec: SpecifierSet) -> Version | None:
+    """The public version ``spec`` pins with ``==``/``===`` (no wildcard), None when it pins none."""
+    for s in spec:
+        if s.operator in ("==", "===") and "*" not in s.version:
+            try:
+                return Version(Version(s.version).public)
+            except InvalidVersion:
+                return None
+    return None
+
+
 _SEPARATORS = re.compile(r"[-_.]+")
 
 

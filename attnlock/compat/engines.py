@@ -18,7 +18,7 @@ from packaging.version import InvalidVersion, Version
 from attnlock.compat.problems import Problem, RecordError, load_strictly, source_text
 from attnlock.database.store import Release
 from attnlock.errors import UsageError
-from attnlock.model import CudaVariant, canonical
+from attnlock.model import CudaVariant, canonical, exact_version
 
 COUPLINGS = ("exact", "exact-in-extra", "none")
 DEFAULT_INDEX = "default-index"
@@ -125,12 +125,9 @@ def exact_torch_pin(rel: Release) -> Version | None:
     for req in rec.parsed:
         if canonical(req.name) != "torch" or (req.marker is not None and "extra" in str(req.marker)):
             continue
-        for s in req.specifier:
-            if s.operator in ("==", "===") and "*" not in s.version:
-                try:
-                    return Version(Version(s.version).public)
-                except InvalidVersion:
-                    return None
+        pin = exact_version(req.specifier)
+        if pin is not None:
+            return pin
     return None
 
 

@@ -514,14 +514,6 @@ def _req(r: Requirement, parent: str | None) -> Req:
     return Req(_canonical(r.name), r.specifier, extras=frozenset(_canonical(e) for e in r.extras), parent=parent)
 
 
-def _exact(spec: SpecifierSet) -> Version | None:
-    for s in spec:
-        if s.operator in ("==", "===") and "*" not in s.version:
-            try:
-                return Version(Version(s.version).public)
-            except InvalidVersion:
-                return None
-    return None
 
 
 def _cuda_major(label: str) -> int | None:

@@ -7,8 +7,8 @@ from dataclasses import replace
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from attnlock.model import Platform
-from attnlock.resolver.candidates import Candidate, CandidateSource, _exact
+from attnlock.model import Platform, exact_version
+from attnlock.resolver.candidates import Candidate, CandidateSource
 from attnlock.resolver.requirement import Req
 from attnlock.resolver.sources.torch import pypi_variant
 
@@ -21,7 +21,7 @@ def companion_candidates(self: CandidateSource, name: str) -> list[Candidate]:
     for rel in reversed(self.db.releases(name)):
         every = self._deps(rel, parent=f"{name} {rel.version}")
         treq = next((d for d in every if d.name == "torch"), None)
-        pinned = _exact(treq.specifier) if treq is not None else None
+        pinned = exact_version(treq.specifier) if treq is not None else None
         if pinned is not None and pinned not in torches:
             continue  # paired with a torch the target rules out
         if not self._release_ok(rel):
