@@ -382,29 +382,15 @@ def _build_records(
     prev_build: Mapping[tuple[str, str], dict[str, Any]],
     stats: Stats,
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in vfiles:
-        if not f.is_wheel:
-            continue
-        key = (f.filename, f.sha256 or "")
-        if key in prev_build:
-            out[f.filename] = prev_build[key]
-            stats.files_reused += 1
-            continue
-        got = results.get(f.filename, {}).get(member, "not read")
-        if isinstance(got, bytes):
-            try:
-                out[f.filename] = parse_build_info(got)
-            except ZipReadError as exc:
-                out[f.filename] = {"error": exc.message}
-        elif got.startswith(f"no {member} "):
-            # A wheel without the member (pure-Python xformers dev builds): a fact, not a failure.
-            out[f.filename] = {"absent": True}
-        else:
-            stats.errors += 1
-            stats.messages.append(f"{f.filename}: {got}")
-            out[f.filename] = {"error": got}
-    return out
+    def read(got: bytes) -> Any:
+        try:
+            return parse_build_info(got)
+        except ZipReadError as exc:
+            return {"error": exc.message}
+
+    # A wheel without the member (pure-Python xformers dev builds): a fact, not a failure.
+    return _per_wheel(vfiles, member, results, prev_build, stats, reuse=lambda name: name, read=read,
+                      absent={"absent": True})
 
 
 def _member_lists(
@@ -415,18 +401,38 @@ def _member_lists(
     stats: Stats,
 ) -> dict[str, Any]:
     """Per wheel: the member names matching the ``[members]`` glob (``{"error": …}`` when unread)."""
+    return _per_wheel(vfiles, pattern, results, prev, stats, reuse=lambda name: f"members:{name}",
+                      read=lambda got: [n for n in got.decode("utf-8", "replace").split("\n") if n])
+
+
+def _per_wheel(
+    vfiles: Sequence[IndexedFile],
+    member: str,
+    results: Mapping[str, Mapping[str, bytes | str]],
+    prev: Mapping[tuple[str, str], Any],
+    stats: Stats,
+    *,
+    reuse: Callable[[str], str],
+    read: Callable[[bytes], Any],
+    absent: Any = None,
+) -> dict[str, Any]:
+    """Per wheel: the previous run's fact for the same file and hash (``reuse`` names its key), else
+    ``read`` of what was fetched, ``absent`` when the wheel has no such member (None: an error),
+    else ``{"error": …}`` counted in ``stats``."""
     out: dict[str, Any] = {}
     for f in vfiles:
         if not f.is_wheel:
             continue
-        key = (f"members:{f.filename}", f.sha256 or "")
+        key = (reuse(f.filename), f.sha256 or "")
         if key in prev:
             out[f.filename] = prev[key]
             stats.files_reused += 1
             continue
-        got = results.get(f.filename, {}).get(pattern, "not read")
+        got = results.get(f.filename, {}).get(member, "not read")
         if isinstance(got, bytes):
-            out[f.filename] = [n for n in got.decode("utf-8", "replace").split("\n") if n]
+            out[f.filename] = read(got)
+        elif absent is not None and got.startswith(f"no {member} "):
+            out[f.filename] = absent
         else:
             stats.errors += 1
             stats.messages.append(f"{f.filename}: {got}")
