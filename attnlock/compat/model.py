@@ -8,8 +8,8 @@ memoised per model (one model per database object, :func:`model_for`).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
-from typing import cast
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar, cast
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -43,6 +43,7 @@ from attnlock.database.store import Database, Release
 from attnlock.model import ComputeCapability, CudaVariant, Platform, PythonVersion, canonical
 
 _MODELS: weakref.WeakKeyDictionary[Database, Model] = weakref.WeakKeyDictionary()
+_T = TypeVar("_T")
 
 
 def model_for(db: object) -> Model:
@@ -68,6 +69,19 @@ class Model:
 
     # -- records ----------------------------------------------------------------
 
+    def _loaded(self, stem: str, table: str,
+                parse: Callable[[Iterable[Mapping[str, Any]], str], tuple[tuple[_T, ...], list[Problem]]],
+                ) -> tuple[_T, ...]:
+        """``[[table]]`` of ``curated/<stem>.toml`` through its strict parser, once; what the parser
+        rejects joins :meth:`problems`."""
+        memo: dict[tuple[str, str], tuple[Any, ...]] = self.__dict__.setdefault("_loaded_records", {})
+        key = (stem, table)
+        if key not in memo:
+            found, problems = parse(self.db.curated_records(stem, table), f"curated/{stem}.toml")
+            self._problems += problems
+            memo[key] = found
+        return cast("tuple[_T, ...]", memo[key])
+
     def windows(self) -> tuple[AbiWindow, ...]:
         if self._windows is None:
             self._windows, problems = abi.parse_windows(self.db.curated_records("abi", "window"), "curated/abi.toml")
@@ -83,22 +97,11 @@ class Model:
 
     def flash_attn_releases(self) -> tuple[FlashAttnRelease, ...]:
         """Every flash-attn GitHub release record, oldest first (as the file lists them)."""
-        found = self.__dict__.get("_fa_releases")
-        if found is None:
-            found, problems = parse_releases(self.db.curated_records("flash_attn", "release"), "curated/flash_attn.toml")
-            self._problems += problems
-            self.__dict__["_fa_releases"] = found
-        return tuple(found)
+        return self._loaded("flash_attn", "release", parse_releases)
 
     def gpu_ranges(self, package: str) -> tuple[GpuRange, ...]:
         """The GPU ranges recorded for a kernel package's releases."""
-        found = self.__dict__.get("_gpu_ranges")
-        if found is None:
-            found, problems = parse_ranges(self.db.curated_records("flash_attn", "requirement"),
-                                           "curated/flash_attn.toml")
-            self._problems += problems
-            self.__dict__["_gpu_ranges"] = found
-        return tuple(r for r in found if r.package == package)
+        return tuple(r for r in self._loaded("flash_attn", "requirement", parse_ranges) if r.package == package)
 
     def gpu_miss(self, package: str, version: Version, gpu: ComputeCapability) -> GpuRange | None:
         """The range that rules ``gpu`` out for ``package`` ``version``, if any."""
@@ -107,15 +110,7 @@ class Model:
 
     def engines(self) -> tuple[Engine, ...]:
         """The packages that pin torch exactly (``engines.toml [[engine]]``)."""
-        found = self.__dict__.get("_engines")
-        if found is None:
-            found, problems = parse_engines(self.db.curated_records("engines", "engine"), "curated/engines.toml")
-            builds, more = parse_wheel_builds(self.db.curated_records("engines", "wheel_build"),
-                                              "curated/engines.toml")
-            self._problems += problems + more
-            self.__dict__["_engines"] = found
-            self.__dict__["_wheel_builds"] = builds
-        return tuple(found)
+        return self._loaded("engines", "engine", parse_engines)
 
     def engine(self, package: str) -> Engine | None:
         """The ``[[engine]]`` record of ``package`` (vllm, sglang …), None for other packages."""
@@ -123,8 +118,7 @@ class Model:
 
     def engine_wheel_build(self, package: str, version: Version) -> WheelBuild | None:
         """The torch build ``package`` ``version``'s default-index wheels were compiled against, where recorded."""
-        self.engines()
-        builds: tuple[WheelBuild, ...] = self.__dict__["_wheel_builds"]
+        builds = self._loaded("engines", "wheel_build", parse_wheel_builds)
         return next((b for b in builds if b.package == package and b.versions.contains(version, prereleases=True)),
                     None)
 
@@ -139,56 +133,31 @@ class Model:
 
     def torch_pairing(self, package: str, version: Version) -> TorchPairing | None:
         """The curated torch range of ``package`` ``version`` (``[[torch_pairing]]``), None when none is recorded."""
-        found = self.__dict__.get("_pairings")
-        if found is None:
-            found, problems = parse_pairings(self.db.curated_records("packages", "torch_pairing"),
-                                             "curated/packages.toml")
-            self._problems += problems
-            self.__dict__["_pairings"] = found
+        found = self._loaded("packages", "torch_pairing", parse_pairings)
         return next((p for p in found if p.package == package and p.versions.contains(version, prereleases=True)),
                     None)
 
     def cuda_library_rule(self, package: str, version: Version) -> CudaLibraryRule | None:
         """How ``package`` ``version`` picks its native library by torch's CUDA (``[[cuda_library]]``)."""
-        found = self.__dict__.get("_cuda_libs")
-        if found is None:
-            found, problems = parse_cuda_libraries(self.db.curated_records("packages", "cuda_library"),
-                                                   "curated/packages.toml")
-            self._problems += problems
-            self.__dict__["_cuda_libs"] = found
+        found = self._loaded("packages", "cuda_library", parse_cuda_libraries)
         return next((r for r in found if r.package == package and r.versions.contains(version, prereleases=True)),
                     None)
 
     def end_of_life(self, package: str) -> EndOfLife | None:
         """The package's recorded end of life (``[[end_of_life]]``)."""
-        found = self.__dict__.get("_eol")
-        if found is None:
-            found, problems = parse_end_of_life(self.db.curated_records("packages", "end_of_life"),
-                                                "curated/packages.toml")
-            self._problems += problems
-            self.__dict__["_eol"] = found
-        return next((e for e in found if e.package == package), None)
+        return next((e for e in self._loaded("packages", "end_of_life", parse_end_of_life) if e.package == package),
+                    None)
 
     def index_presence(self, package: str) -> IndexPresence | None:
         """What the default index carries of ``package`` when it is a placeholder, absent or partial."""
-        found = self.__dict__.get("_presence")
-        if found is None:
-            found, problems = parse_presence(self.db.curated_records("packages", "index_presence"),
-                                             "curated/packages.toml")
-            self._problems += problems
-            self.__dict__["_presence"] = found
-        return next((p for p in found if p.package == package), None)
+        return next((p for p in self._loaded("packages", "index_presence", parse_presence) if p.package == package),
+                    None)
 
     # -- community wheel sources (community.toml; read only on --source community) -------------
 
     def community_sources(self) -> dict[str, CommunitySource]:
         """The recorded community sources by name."""
-        found = self.__dict__.get("_community_sources")
-        if found is None:
-            parsed, problems = parse_sources(self.db.curated_records("community", "source"), "curated/community.toml")
-            self._problems += problems
-            found = self.__dict__["_community_sources"] = {s.name: s for s in parsed}
-        return dict(found)
+        return {s.name: s for s in self._loaded("community", "source", parse_sources)}
 
     def community_wheels(self, package: str) -> tuple[CommunityWheel, ...]:
         """Every recorded community wheel of ``package``, newest version first."""
@@ -223,6 +192,7 @@ class Model:
         self.flash_attn_releases()
         self.gpu_ranges("flash-attn")
         self.engines()
+        self.engine_wheel_build("", Version("0"))
         self.torch_pairing("", Version("0"))
         self.end_of_life("")
         self.cuda_library_rule("", Version("0"))
